@@ -1,0 +1,41 @@
+# vipvisor — see README.md. Targets that need root say so.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 30s
+# End-to-end tests run real nginx and keepalived in network namespaces.
+TESTTIMEOUT ?= 30m
+
+.PHONY: all build test unit lint fuzz demo clean
+
+all: build
+
+## build: static binary at bin/vipvisor, version stamped
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vipvisor ./cmd/vipvisor
+
+## test: unit and end-to-end tests (end-to-end ones need root; with CI=true they fail rather than skip)
+test:
+	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+
+## unit: the fast tests only
+unit:
+	$(GO) test -race -count=1 -short ./...
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## fuzz: each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzWords$$' -fuzztime $(FUZZTIME) ./internal/envconf
+	$(GO) test -run '^$$' -fuzz '^FuzzAdvert$$' -fuzztime $(FUZZTIME) ./vrrp
+
+clean:
+	rm -rf bin
+
+## demo: nginx under vipvisor on this machine, narrated (installs nginx if missing)
+demo:
+	./demo/run.sh

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipvisor/vipvisor/probes"
+	"github.com/vipvisor/vipvisor/supervisor"
+	"github.com/vipvisor/vipvisor/vrrp"
+)
+
+// contractVariables is every variable the user-facing contract names.
+var contractVariables = []string{
+	"INTERFACE", "VRID", "VIPS", "PRIORITY", "VERSION", "ADVERT_INTERVAL",
+	"PREEMPT", "PREEMPT_DELAY", "UNICAST_PEERS", "MCAST_GROUP", "AUTH_PASS",
+	"GARP_REPEAT", "GARP_REFRESH", "NOTIFY", "TRACK_GATEWAY",
+	"COMMAND", "STOP_SIGNAL", "STOP_TIMEOUT", "RELOAD_SIGNAL", "RESTARTS",
+	"RESTART_WINDOW", "START_TIMEOUT", "ON_YIELD",
+	"CHECK_TCP", "CHECK_HTTP", "CHECK_HTTP_STATUS", "CHECK_HTTP_BODY",
+	"CHECK_EXEC", "CHECK_INTERVAL", "CHECK_TIMEOUT", "CHECK_FALL", "CHECK_RISE",
+	"STATUS_ADDR", "LOG_FORMAT", "LOG_LEVEL",
+}
+
+// setEnv clears every VIPVISOR_* variable of the test process, then sets
+// the minimal valid environment and the given overrides ("" unsets).
+func setEnv(t *testing.T, over map[string]string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "VIPVISOR_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	base := map[string]string{"INTERFACE": "eth0", "VRID": "51", "VIPS": "10.0.0.100"}
+	for k, v := range over {
+		base[k] = v
+	}
+	for k, v := range base {
+		if v == unset {
+			continue
+		}
+		t.Setenv("VIPVISOR_"+k, v)
+	}
+}
+
+// unset marks a variable the row wants absent.
+const unset = "\x00unset"
+
+func TestDefaults(t *testing.T) {
+	setEnv(t, nil)
+	s, err := loadSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{
+		VRRP: vrrp.Config{
+			Interface: "eth0", VRID: 51, VIPS: vrrp.VIPList{netip.MustParsePrefix("10.0.0.100/32")},
+			Priority: 100, Version: 3, AdvertInterval: time.Second, Preempt: true,
+			McastGroup: netip.MustParseAddr("224.0.0.18"), GARPRepeat: 5,
+		},
+		Child: supervisor.Config{
+			Foreground: "auto", StopTimeout: 10 * time.Second, Restarts: 1,
+			RestartWindow: time.Minute, StartTimeout: 30 * time.Second, OnYield: "retry",
+		},
+		Probes: probes.Config{
+			CheckHTTPStatus: probes.StatusSet{{Lo: 200, Hi: 399}},
+			CheckInterval:   time.Second, CheckTimeout: time.Second, CheckFall: 2, CheckRise: 1,
+		},
+		Ops: Ops{StatusAddr: "127.0.0.1:9797", LogFormat: "text", LogLevel: "info"},
+	}
+	if !reflect.DeepEqual(*s, want) {
+		t.Errorf("defaults:\n-want %+v\n+got  %+v", want, *s)
+	}
+}
+
+func TestGoodValues(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		check func(s *Settings) bool
+	}{
+		{"VIPS with prefixes and blanks", map[string]string{"VIPS": "10.0.0.100/24, 10.0.0.101"},
+			func(s *Settings) bool { return s.VRRP.VIPS.String() == "10.0.0.100/24,10.0.0.101/32" }},
+		{"VRID lowest", map[string]string{"VRID": "1"}, func(s *Settings) bool { return s.VRRP.VRID == 1 }},
+		{"VRID highest", map[string]string{"VRID": "255"}, func(s *Settings) bool { return s.VRRP.VRID == 255 }},
+		{"PRIORITY owner", map[string]string{"PRIORITY": "255"}, func(s *Settings) bool { return s.VRRP.Priority == 255 }},
+		{"v2 with password", map[string]string{"VERSION": "2", "ADVERT_INTERVAL": "3s", "AUTH_PASS": "secret12"},
+			func(s *Settings) bool { return s.VRRP.Version == 2 && s.VRRP.AuthPass == "secret12" }},
+		{"v3 at 100ms", map[string]string{"ADVERT_INTERVAL": "100ms"}, func(s *Settings) bool { return s.VRRP.AdvertInterval == 100*time.Millisecond }},
+		{"v3 at 40.95s", map[string]string{"ADVERT_INTERVAL": "40.95s"}, func(s *Settings) bool { return s.VRRP.AdvertInterval == 40950*time.Millisecond }},
+		{"PREEMPT off with delay", map[string]string{"PREEMPT": "false", "PREEMPT_DELAY": "30s"},
+			func(s *Settings) bool { return !s.VRRP.Preempt && s.VRRP.PreemptDelay == 30*time.Second }},
+		{"UNICAST_PEERS", map[string]string{"UNICAST_PEERS": "10.0.0.2, 10.0.0.3"},
+			func(s *Settings) bool { return s.VRRP.UnicastPeers.String() == "10.0.0.2,10.0.0.3" && s.VRRP.Unicast() }},
+		{"MCAST_GROUP", map[string]string{"MCAST_GROUP": "224.0.0.19"}, func(s *Settings) bool { return s.VRRP.McastGroup.String() == "224.0.0.19" }},
+		{"GARP", map[string]string{"GARP_REPEAT": "0", "GARP_REFRESH": "60s"},
+			func(s *Settings) bool { return s.VRRP.GARPRepeat == 0 && s.VRRP.GARPRefresh == time.Minute }},
+		{"NOTIFY with quotes", map[string]string{"NOTIFY": `/usr/local/bin/notify.sh --tag 'web a'`},
+			func(s *Settings) bool {
+				return reflect.DeepEqual([]string(s.VRRP.Notify), []string{"/usr/local/bin/notify.sh", "--tag", "web a"})
+			}},
+		{"COMMAND with quotes", map[string]string{"COMMAND": `nginx -c "/etc/my nginx.conf"`},
+			func(s *Settings) bool {
+				return reflect.DeepEqual([]string(s.Child.Command), []string{"nginx", "-c", "/etc/my nginx.conf"})
+			}},
+		{"child settings", map[string]string{"FOREGROUND": "asis", "STOP_SIGNAL": "QUIT", "STOP_TIMEOUT": "2s", "RELOAD_SIGNAL": "usr1",
+			"RESTARTS": "0", "RESTART_WINDOW": "5m", "START_TIMEOUT": "10s", "ON_YIELD": "exit"},
+			func(s *Settings) bool {
+				c := s.Child
+				return c.Foreground == "asis" && c.StopSignal.String() == "QUIT" && c.StopTimeout == 2*time.Second &&
+					c.ReloadSignal.String() == "USR1" && c.Restarts == 0 && c.RestartWindow == 5*time.Minute &&
+					c.StartTimeout == 10*time.Second && c.OnYield == "exit"
+			}},
+		{"probe settings", map[string]string{"CHECK_TCP": "127.0.0.1:80", "CHECK_HTTP": "http://127.0.0.1/health",
+			"CHECK_HTTP_STATUS": "200,204,300-399", "CHECK_HTTP_BODY": "ok", "CHECK_EXEC": "test -f /run/ok",
+			"CHECK_INTERVAL": "500ms", "CHECK_TIMEOUT": "200ms", "CHECK_FALL": "3", "CHECK_RISE": "2", "TRACK_GATEWAY": "10.0.0.1"},
+			func(s *Settings) bool {
+				p := s.Probes
+				return p.CheckTCP == "127.0.0.1:80" && p.CheckHTTP == "http://127.0.0.1/health" &&
+					p.CheckHTTPStatus.String() == "200,204,300-399" && p.CheckHTTPStatus.Contains(204) && !p.CheckHTTPStatus.Contains(201) &&
+					p.CheckHTTPBody == "ok" && len(p.CheckExec) == 3 && p.CheckInterval == 500*time.Millisecond &&
+					p.CheckTimeout == 200*time.Millisecond && p.CheckFall == 3 && p.CheckRise == 2 &&
+					p.TrackGateway == netip.MustParseAddr("10.0.0.1") && p.Any()
+			}},
+		{"status off, json debug logs", map[string]string{"STATUS_ADDR": "off", "LOG_FORMAT": "json", "LOG_LEVEL": "debug"},
+			func(s *Settings) bool {
+				return s.Ops.StatusAddr == "off" && s.Ops.LogFormat == "json" && s.Ops.LogLevel == "debug"
+			}},
+		{"status on all addresses", map[string]string{"STATUS_ADDR": ":9797"}, func(s *Settings) bool { return s.Ops.StatusAddr == ":9797" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, tc.env)
+			s, err := loadSettings()
+			if err != nil {
+				t.Fatalf("unexpected error:\n%v", err)
+			}
+			if !tc.check(s) {
+				t.Errorf("settings not as set: %+v", *s)
+			}
+		})
+	}
+}
+
+func TestBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		key, value string
+		env        map[string]string // more variables the row needs
+	}{
+		{"INTERFACE", unset, nil},
+		{"INTERFACE", "", nil},
+		{"INTERFACE", "a-very-long-interface", nil},
+		{"INTERFACE", "eth0/1", nil},
+		{"VRID", unset, nil},
+		{"VRID", "0", nil},
+		{"VRID", "256", nil},
+		{"VRID", "abc", nil},
+		{"VIPS", unset, nil},
+		{"VIPS", "", nil},
+		{"VIPS", "10.0.0.1/33", nil},
+		{"VIPS", "fe80::1", nil},
+		{"VIPS", "224.0.0.5", nil},
+		{"VIPS", "0.0.0.0", nil},
+		{"VIPS", "10.0.0.1,10.0.0.1/24", nil},
+		{"VIPS", "10.0.0.300", nil},
+		{"PRIORITY", "0", nil},
+		{"PRIORITY", "256", nil},
+		{"VERSION", "4", nil},
+		{"ADVERT_INTERVAL", "1500ms", map[string]string{"VERSION": "2"}},
+		{"ADVERT_INTERVAL", "256s", map[string]string{"VERSION": "2"}},
+		{"ADVERT_INTERVAL", "0s", nil},
+		{"ADVERT_INTERVAL", "15ms", nil},
+		{"ADVERT_INTERVAL", "41s", nil},
+		{"ADVERT_INTERVAL", "1", nil},
+		{"PREEMPT", "yes", nil},
+		{"PREEMPT_DELAY", "-1s", nil},
+		{"UNICAST_PEERS", "10.0.0.2,bogus", nil},
+		{"UNICAST_PEERS", "224.0.0.18", nil},
+		{"UNICAST_PEERS", "10.0.0.2,10.0.0.2", nil},
+		{"MCAST_GROUP", "10.0.0.1", nil},
+		{"MCAST_GROUP", "bogus", nil},
+		{"AUTH_PASS", "123456789", map[string]string{"VERSION": "2"}},
+		{"AUTH_PASS", "secret", nil},
+		{"GARP_REPEAT", "-1", nil},
+		{"GARP_REPEAT", "256", nil},
+		{"GARP_REFRESH", "-1s", nil},
+		{"NOTIFY", "notify 'unterminated", nil},
+		{"TRACK_GATEWAY", "fe80::1", nil},
+		{"TRACK_GATEWAY", "bogus", nil},
+		{"COMMAND", `nginx -c "/x`, nil},
+		{"FOREGROUND", "no", nil},
+		{"STOP_SIGNAL", "KILL", nil},
+		{"STOP_SIGNAL", "FOO", nil},
+		{"STOP_TIMEOUT", "0s", nil},
+		{"RELOAD_SIGNAL", "BOGUS", nil},
+		{"RESTARTS", "-1", nil},
+		{"RESTART_WINDOW", "0s", nil},
+		{"START_TIMEOUT", "-5s", nil},
+		{"ON_YIELD", "die", nil},
+		{"CHECK_TCP", "localhost", nil},
+		{"CHECK_TCP", ":80", nil},
+		{"CHECK_TCP", "127.0.0.1:99999", nil},
+		{"CHECK_HTTP", "ftp://127.0.0.1/", nil},
+		{"CHECK_HTTP", "http://", nil},
+		{"CHECK_HTTP", "http://127.0.0.1:0/", nil},
+		{"CHECK_HTTP_STATUS", "abc", nil},
+		{"CHECK_HTTP_STATUS", "600", nil},
+		{"CHECK_HTTP_STATUS", "300-200", nil},
+		{"CHECK_HTTP_BODY", "ok", nil},
+		{"CHECK_EXEC", "check 'x", nil},
+		{"CHECK_INTERVAL", "0s", nil},
+		{"CHECK_INTERVAL", "5ms", nil},
+		{"CHECK_TIMEOUT", "0s", nil},
+		{"CHECK_FALL", "0", nil},
+		{"CHECK_RISE", "0", nil},
+		{"STATUS_ADDR", "nonsense", nil},
+		{"LOG_FORMAT", "xml", nil},
+		{"LOG_LEVEL", "loud", nil},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			env := map[string]string{tc.key: tc.value}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			setEnv(t, env)
+			_, err := loadSettings()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "VIPVISOR_"+tc.key+"=") && !strings.HasPrefix(lines[0], "VIPVISOR_"+tc.key+":") {
+				t.Errorf("want one line about VIPVISOR_%s, got:\n%v", tc.key, err)
+			}
+			if !strings.Contains(err.Error(), "accepted: ") {
+				t.Errorf("message does not say what is accepted: %v", err)
+			}
+		})
+	}
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	setEnv(t, map[string]string{"VRID": "300", "VIPS": unset, "PRIORITY": "x", "CHECK_FALL": "0"})
+	t.Setenv("VIPVISOR_PRIORITTY", "5")
+	_, err := loadSettings()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{
+		`VIPVISOR_VRID="300": out of range; accepted: 1-255`,
+		`VIPVISOR_VIPS: required but not set; accepted: comma list of IPv4 addresses, each with optional /prefix`,
+		`VIPVISOR_PRIORITY="x": not a number; accepted: 1-254, or 255 for the address owner`,
+		`VIPVISOR_CHECK_FALL="0": out of range; accepted: 1-100`,
+		"VIPVISOR_PRIORITTY: unknown variable (see `vipvisor help` for the list)",
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("(-want +got):\n-%s\n+%s", strings.Join(want, "\n-"), strings.Join(got, "\n+"))
+	}
+}
+
+func TestUnprefixedVariablesAreIgnored(t *testing.T) {
+	setEnv(t, nil)
+	t.Setenv("PRIORITY", "5")
+	t.Setenv("INTERFACE", "lo")
+	t.Setenv("VRID", "7")
+	t.Setenv("CHECK_HTTP", "http://example.invalid/")
+	s, err := loadSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.VRRP.Priority != 100 || s.VRRP.Interface != "eth0" || s.VRRP.VRID != 51 || s.Probes.CheckHTTP != "" {
+		t.Errorf("an unprefixed variable was read: %+v %+v", s.VRRP, s.Probes)
+	}
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	setEnv(t, map[string]string{"VRID": "300"})
+	var out, errb bytes.Buffer
+	if code := exitCode(dispatch([]string{"check"}, &out), &errb); code != exitConfig {
+		t.Errorf("check with VRID=300: exit %d, want %d", code, exitConfig)
+	}
+	if !strings.Contains(errb.String(), "VIPVISOR_VRID") {
+		t.Errorf("stderr does not name VIPVISOR_VRID: %q", errb.String())
+	}
+
+	setEnv(t, map[string]string{"COMMAND": "nginx -c /etc/nginx/nginx.conf"})
+	out.Reset()
+	errb.Reset()
+	if code := exitCode(dispatch([]string{"check"}, &out), &errb); code != exitOK {
+		t.Fatalf("check with a good environment: exit %d, stderr %q", code, errb.String())
+	}
+	for _, want := range []string{"VIPVISOR_VRID=51\n", "VIPVISOR_STOP_TIMEOUT=10s\n", "VIPVISOR_RESTART_WINDOW=1m\n",
+		"# command: nginx -c /etc/nginx/nginx.conf -g 'daemon off;'", "stop signal: QUIT, reload signal: HUP"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := help(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range contractVariables {
+		if !strings.Contains(out.String(), "VIPVISOR_"+name+" ") {
+			t.Errorf("help does not list VIPVISOR_%s", name)
+		}
+	}
+	// Every variable the settings read is in the help, and none else.
+	setEnv(t, nil)
+	var printed bytes.Buffer
+	if err := check(nil, &printed); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(printed.String(), "\n") {
+		if name, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") &&
+			!strings.Contains(out.String(), name+" ") {
+			t.Errorf("%s is read but not in help", name)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"cmp"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client polls a URL from a node, recording every answer, to measure what a
+// user sees across a failover. Configure its fields before Start.
+type Client struct {
+	// URL is fetched with GET; use an IP address, not a name.
+	URL string
+	// Interval is the time between the starts of requests; a request that
+	// takes longer is followed at once by the next. Default 10ms.
+	Interval time.Duration
+	// Timeout bounds each request. Default 100ms.
+	Timeout time.Duration
+	// Limit stops the poller by itself after this long, so a forgotten
+	// one cannot run on. Default 10 minutes.
+	Limit time.Duration
+
+	node *Node
+	mu   sync.Mutex
+	all  []Sample
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewClient returns a poller of url from node from, not yet started. It is
+// stopped when the test ends.
+func NewClient(from *Node, url string) *Client {
+	c := &Client{URL: url, Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond,
+		Limit: 10 * time.Minute, node: from}
+	from.t.Cleanup(c.Stop)
+	return c
+}
+
+// Start starts polling in the background; a field left at zero gets its
+// default. Samples of an earlier run are kept. Starting a running Client
+// fails the test.
+func (c *Client) Start() {
+	c.node.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop != nil {
+		c.node.t.Fatalf("lab: client of %s on %s started twice", c.URL, c.node.Name)
+	}
+	c.Interval = cmp.Or(max(c.Interval, 0), 10*time.Millisecond)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), 100*time.Millisecond)
+	c.Limit = cmp.Or(max(c.Limit, 0), 10*time.Minute)
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.run(c.node.HTTPClient(c.Timeout), c.stop, c.done)
+}
+
+// Stop stops polling and waits for the request in flight. It may be called
+// more than once.
+func (c *Client) Stop() {
+	c.mu.Lock()
+	stop, done := c.stop, c.done
+	c.stop, c.done = nil, nil
+	c.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	close(stop)
+	<-done
+}
+
+func (c *Client) run(hc *http.Client, stop, done chan struct{}) {
+	defer close(done)
+	tick := time.NewTicker(c.Interval)
+	defer tick.Stop()
+	limit := time.NewTimer(c.Limit)
+	defer limit.Stop()
+	for {
+		c.record(c.poll(hc))
+		select {
+		case <-stop:
+			return
+		case <-limit.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Client) poll(hc *http.Client) Sample {
+	start := time.Now()
+	status, body, err := get(hc, c.URL)
+	return Sample{At: start, Took: time.Since(start), Status: status, Body: body, Err: err}
+}
+
+func (c *Client) record(s Sample) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all = append(c.all, s)
+}
+
+// Samples returns a copy of every sample so far, oldest first.
+func (c *Client) Samples() []Sample {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Sample(nil), c.all...)
+}
+
+// Failures counts the requests that got no 2xx response.
+func (c *Client) Failures() int { return failures(c.Samples()) }
+
+// Outages returns the longest outage: the longest run of failed requests,
+// from the start of its first to the start of the next successful request
+// (or the end of its last, if none followed). Zero means none failed.
+func (c *Client) Outages() time.Duration { return longestOutage(c.Samples()) }
+
+// WhoAnswered returns the timeline of answers: runs of consecutive samples
+// with the same Who, such as a×120, !refused×3, b×300.
+func (c *Client) WhoAnswered() []Span { return spans(c.Samples()) }
+
+// String summarises the timeline for a test log: "a×120 !refused×3 b×300".
+func (c *Client) String() string {
+	var b strings.Builder
+	for i, s := range c.WhoAnswered() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s.String())
+	}
+	return b.String()
+}

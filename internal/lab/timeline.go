@@ -1,0 +1,129 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Sample is one request made by a Client.
+type Sample struct {
+	// At is when the request started.
+	At time.Time
+	// Took is how long it took, up to the Client's timeout.
+	Took time.Duration
+	// Status is the HTTP status code, 0 if no response came.
+	Status int
+	// Body is the response body; the lab's nginx answers with the node name.
+	Body string
+	// Err is why no full response came, or nil.
+	Err error
+}
+
+// OK reports whether the request got a 2xx response.
+func (s Sample) OK() bool { return s.Err == nil && s.Status >= 200 && s.Status <= 299 }
+
+// Who names the answer: the trimmed body of a 2xx response, else "!" and
+// the kind of failure: "!timeout", "!refused", "!unreachable", "!reset",
+// "!eof", "!error" or "!" and the status code, as in "!502".
+func (s Sample) Who() string {
+	switch {
+	case s.Err != nil:
+		return "!" + errKind(s.Err)
+	case !s.OK():
+		return "!" + strconv.Itoa(s.Status)
+	default:
+		return strings.TrimSpace(s.Body)
+	}
+}
+
+func errKind(err error) string {
+	var to interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &to) && to.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	default:
+		return "error"
+	}
+}
+
+// Span is a run of consecutive samples with the same Who.
+type Span struct {
+	// Who is the samples' Who: a node name, or "!" and a failure.
+	Who string
+	// From and To are the start times of the first and last sample.
+	From, To time.Time
+	// Count is the number of samples.
+	Count int
+}
+
+// String formats the span as who×count.
+func (s Span) String() string { return fmt.Sprintf("%s×%d", s.Who, s.Count) }
+
+// spans folds samples into runs of the same Who.
+func spans(samples []Sample) []Span {
+	var out []Span
+	for _, s := range samples {
+		who := s.Who()
+		if len(out) > 0 && out[len(out)-1].Who == who {
+			last := &out[len(out)-1]
+			last.To = s.At
+			last.Count++
+			continue
+		}
+		out = append(out, Span{Who: who, From: s.At, To: s.At, Count: 1})
+	}
+	return out
+}
+
+// longestOutage measures every run of failed samples from the start of its
+// first request to the start of the next successful one, or to the end of
+// its last request if none followed, and returns the longest.
+func longestOutage(samples []Sample) time.Duration {
+	var longest time.Duration
+	for i := 0; i < len(samples); {
+		if samples[i].OK() {
+			i++
+			continue
+		}
+		j := i
+		for j < len(samples) && !samples[j].OK() {
+			j++
+		}
+		var end time.Time
+		if j < len(samples) {
+			end = samples[j].At
+		} else {
+			end = samples[j-1].At.Add(samples[j-1].Took)
+		}
+		longest = max(longest, end.Sub(samples[i].At))
+		i = j
+	}
+	return longest
+}
+
+// failures counts the samples that did not get a 2xx response.
+func failures(samples []Sample) int {
+	n := 0
+	for _, s := range samples {
+		if !s.OK() {
+			n++
+		}
+	}
+	return n
+}

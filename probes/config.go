@@ -1,0 +1,161 @@
+package probes
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vipvisor/vipvisor/internal/envconf"
+)
+
+// Config is the probes' settings, read from VIPVISOR_* variables.
+type Config struct {
+	CheckTCP        string        `split_words:"true" accept:"host:port" desc:"address that must accept a TCP connection"`
+	CheckHTTP       string        `split_words:"true" accept:"an http:// or https:// URL" desc:"URL that must answer"`
+	CheckHTTPStatus StatusSet     `split_words:"true" default:"200-399" accept:"codes and ranges, e.g. 200,204,300-399" desc:"accepted status codes"`
+	CheckHTTPBody   string        `split_words:"true" accept:"any text" desc:"text the body must contain"`
+	CheckExec       envconf.Words `split_words:"true" accept:"a command line; quotes as in a shell, no expansion" desc:"command whose exit status 0 means healthy"`
+	CheckInterval   time.Duration `split_words:"true" default:"1s" accept:"a duration from 10ms to 1h" desc:"time between probe rounds"`
+	CheckTimeout    time.Duration `split_words:"true" default:"1s" accept:"a duration from 1ms to 1h" desc:"per probe"`
+	CheckFall       int           `split_words:"true" default:"2" accept:"1-100" desc:"consecutive failures that make the child unhealthy"`
+	CheckRise       int           `split_words:"true" default:"1" accept:"1-100" desc:"consecutive successes that make it healthy again"`
+	TrackGateway    netip.Addr    `split_words:"true" accept:"an IPv4 address" desc:"address that must answer ARP for this node to hold or take the VIP"`
+}
+
+// Validate checks syntax and ranges. Each error names its variable.
+func (c *Config) Validate() []error {
+	var errs []error
+	bad := func(key, reason, accept string) { errs = append(errs, envconf.Invalid(key, reason, accept)) }
+	if c.CheckTCP != "" {
+		if err := checkHostPort(c.CheckTCP); err != nil {
+			bad("CHECK_TCP", err.Error(), "host:port, e.g. 127.0.0.1:80")
+		}
+	}
+	if c.CheckHTTP != "" {
+		if err := checkURL(c.CheckHTTP); err != nil {
+			bad("CHECK_HTTP", err.Error(), "an http:// or https:// URL, e.g. http://127.0.0.1/health")
+		}
+	} else if c.CheckHTTPBody != "" {
+		bad("CHECK_HTTP_BODY", "set without VIPVISOR_CHECK_HTTP", "empty, or set VIPVISOR_CHECK_HTTP too")
+	}
+	if c.CheckInterval < 10*time.Millisecond || c.CheckInterval > time.Hour {
+		bad("CHECK_INTERVAL", "out of range", "a duration from 10ms to 1h")
+	}
+	if c.CheckTimeout < time.Millisecond || c.CheckTimeout > time.Hour {
+		bad("CHECK_TIMEOUT", "out of range", "a duration from 1ms to 1h")
+	}
+	if c.CheckFall < 1 || c.CheckFall > 100 {
+		bad("CHECK_FALL", "out of range", "1-100")
+	}
+	if c.CheckRise < 1 || c.CheckRise > 100 {
+		bad("CHECK_RISE", "out of range", "1-100")
+	}
+	if c.TrackGateway.IsValid() && (!c.TrackGateway.Is4() || c.TrackGateway.IsMulticast() || c.TrackGateway.IsUnspecified()) {
+		bad("TRACK_GATEWAY", "not an IPv4 unicast address", "an IPv4 address such as 10.0.0.1")
+	}
+	return errs
+}
+
+// Any reports whether at least one probe is configured; without one the
+// child is judged by being alive.
+func (c *Config) Any() bool {
+	return c.CheckTCP != "" || c.CheckHTTP != "" || len(c.CheckExec) > 0
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("not host:port")
+	}
+	if host == "" {
+		return fmt.Errorf("no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not 1-65535", port)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("no host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not 1-65535", p)
+		}
+	}
+	return nil
+}
+
+// StatusSet is a set of accepted HTTP status codes, written as a comma list
+// of codes and inclusive ranges: 200,204,300-399.
+type StatusSet []StatusRange
+
+// StatusRange is an inclusive range of status codes.
+type StatusRange struct{ Lo, Hi int }
+
+// Decode implements envconfig.Decoder.
+func (s *StatusSet) Decode(v string) error {
+	var out StatusSet
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		lo, hi, isRange := strings.Cut(item, "-")
+		r, err := statusRange(lo, hi, isRange)
+		if err != nil {
+			return fmt.Errorf("%q: %w", item, err)
+		}
+		out = append(out, r)
+	}
+	*s = out
+	return nil
+}
+
+func statusRange(lo, hi string, isRange bool) (StatusRange, error) {
+	if !isRange {
+		hi = lo
+	}
+	a, errA := strconv.Atoi(strings.TrimSpace(lo))
+	b, errB := strconv.Atoi(strings.TrimSpace(hi))
+	switch {
+	case errA != nil || errB != nil:
+		return StatusRange{}, fmt.Errorf("not a status code or range")
+	case a < 100 || b > 599:
+		return StatusRange{}, fmt.Errorf("status codes are 100-599")
+	case a > b:
+		return StatusRange{}, fmt.Errorf("range runs backwards")
+	}
+	return StatusRange{a, b}, nil
+}
+
+// Contains reports whether code is accepted.
+func (s StatusSet) Contains(code int) bool {
+	for _, r := range s {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+func (s StatusSet) String() string {
+	parts := make([]string, len(s))
+	for i, r := range s {
+		parts[i] = strconv.Itoa(r.Lo)
+		if r.Hi != r.Lo {
+			parts[i] += "-" + strconv.Itoa(r.Hi)
+		}
+	}
+	return strings.Join(parts, ",")
+}
