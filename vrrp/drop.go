@@ -1,0 +1,157 @@
+package vrrp
+
+import (
+	"errors"
+	"strconv"
+	"sync/atomic"
+)
+
+// DropReason says why a received advertisement was dropped. The codec
+// (UnmarshalBinary) reports the reasons that need nothing but the bytes and
+// the IP addresses; the receiver reports the ones that need the
+// configuration or the socket's control message. Each reason's String is a
+// snake_case word fit for a metrics label.
+type DropReason int
+
+// The reasons an advertisement is dropped, after RFC 5798 §7.1 and RFC 3768
+// §7.1 ("Receiving VRRP Packets") and keepalived's own checks.
+const (
+	// UnknownReason is the zero DropReason: the error did not come from
+	// this package's checks.
+	UnknownReason DropReason = iota
+	// BadLength: the message is shorter or longer than its address count
+	// says (codec). keepalived drops trailing bytes too.
+	BadLength
+	// BadVersion: the version is neither 2 nor 3 (codec), or not the
+	// configured one (receiver). RFC 5798 §5.2.1.
+	BadVersion
+	// BadType: the type is not 1, advertisement (codec). RFC 5798 §5.2.2.
+	BadType
+	// BadChecksum: the checksum does not verify (codec). RFC 5798 §5.2.8,
+	// RFC 3768 §5.3.8.
+	BadChecksum
+	// BadInterval: the advertisement interval is zero (codec).
+	BadInterval
+	// BadVRID: the virtual router ID is 0 (codec). RFC 5798 §5.2.3.
+	BadVRID
+	// OtherVRID: a valid advertisement for another virtual router on the
+	// link (receiver). Normal on a shared LAN, counted apart from errors.
+	OtherVRID
+	// BadAuth: a v2 authentication type other than 0 or 1 (codec), or a
+	// type or password that differs from the configured one (receiver).
+	BadAuth
+	// BadTTL: a multicast advertisement whose TTL is not 255 (receiver).
+	// RFC 5798 §7.1; keepalived skips this check in unicast mode.
+	BadTTL
+	// IntervalMismatch: a v2 interval that differs from the configured one
+	// (receiver). RFC 3768 §7.1.
+	IntervalMismatch
+	// BadAddrCount: the address count differs from the configured
+	// addresses (receiver). RFC 5798 §7.1 (MAY).
+	BadAddrCount
+	// AddrMismatch: the address list differs from the configured addresses
+	// (receiver). RFC 5798 §7.1 (MAY).
+	AddrMismatch
+	// NotPeer: in unicast mode, the source is not a configured peer
+	// (receiver).
+	NotPeer
+	// OwnPacket: our own advertisement, looped back (receiver).
+	OwnPacket
+	// WrongInterface: the advertisement arrived on another interface; a raw
+	// socket sees protocol 112 from all of them (receiver).
+	WrongInterface
+	// WrongDestination: multicast in unicast mode or unicast in multicast
+	// mode (receiver), as keepalived checks.
+	WrongDestination
+
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	UnknownReason:    "unknown",
+	BadLength:        "bad_length",
+	BadVersion:       "bad_version",
+	BadType:          "bad_type",
+	BadChecksum:      "bad_checksum",
+	BadInterval:      "bad_interval",
+	BadVRID:          "bad_vrid",
+	OtherVRID:        "other_vrid",
+	BadAuth:          "bad_auth",
+	BadTTL:           "bad_ttl",
+	IntervalMismatch: "interval_mismatch",
+	BadAddrCount:     "bad_addr_count",
+	AddrMismatch:     "addr_mismatch",
+	NotPeer:          "not_peer",
+	OwnPacket:        "own_packet",
+	WrongInterface:   "wrong_interface",
+	WrongDestination: "wrong_destination",
+}
+
+// String returns the reason as a snake_case word, such as "bad_checksum".
+func (r DropReason) String() string {
+	if r < 0 || r >= numDropReasons {
+		return "DropReason(" + strconv.Itoa(int(r)) + ")"
+	}
+	return dropReasonNames[r]
+}
+
+// DropCounts counts dropped advertisements per reason. The zero value is
+// ready to use; Add and the readers may run concurrently. It must not be
+// copied after first use.
+type DropCounts struct {
+	n [numDropReasons]atomic.Uint64
+}
+
+// Add counts one advertisement dropped for reason r. A reason out of range
+// is counted as UnknownReason rather than lost.
+func (c *DropCounts) Add(r DropReason) {
+	if r < 0 || r >= numDropReasons {
+		r = UnknownReason
+	}
+	c.n[r].Add(1)
+}
+
+// Get returns how many advertisements were dropped for reason r.
+func (c *DropCounts) Get(r DropReason) uint64 {
+	if r < 0 || r >= numDropReasons {
+		return 0
+	}
+	return c.n[r].Load()
+}
+
+// Snapshot returns every reason's count, zeros included so that a metrics
+// series exists before its first drop, keyed by DropReason.String.
+func (c *DropCounts) Snapshot() map[string]uint64 {
+	m := make(map[string]uint64, numDropReasons)
+	for r := range numDropReasons {
+		m[r.String()] = c.n[r].Load()
+	}
+	return m
+}
+
+// errMalformed is wrapped by every error UnmarshalBinary returns for bytes
+// that are not a valid advertisement, so that a reader can skip them with
+// errors.Is and go on.
+var errMalformed = errors.New("malformed VRRP advertisement")
+
+// dropError is an error that carries the reason of a drop. The errors it
+// wraps (errMalformed, io.ErrUnexpectedEOF) stay visible to errors.Is.
+type dropError struct {
+	reason DropReason
+	msg    string
+	wraps  []error
+}
+
+func (e *dropError) Error() string { return "vrrp: " + e.msg }
+
+func (e *dropError) Unwrap() []error { return e.wraps }
+
+// dropReasonOf returns the reason carried by err, or UnknownReason when err
+// carries none (nil included).
+func dropReasonOf(err error) DropReason {
+	var de *dropError
+	if errors.As(err, &de) {
+		return de.reason
+	}
+	return UnknownReason
+}

@@ -1,0 +1,349 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is a VRRP instance state. Its String form is the word keepalived
+// passes to notify scripts.
+type State int
+
+// The states of a Machine. Init, Backup and Master are RFC 5798 §6.4;
+// Fault is keepalived's (no adverts, no takeover) and Stopped is final.
+const (
+	Init State = iota
+	Backup
+	Master
+	Fault
+	Stopped
+)
+
+var stateNames = [...]string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"}
+
+// String returns "INIT", "BACKUP", "MASTER", "FAULT" or "STOP".
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// MachineConfig is the fixed part of one instance as the state machine
+// sees it. The caller validates it (see Config.Validate); NewMachine only
+// clamps Priority to 1..255.
+type MachineConfig struct {
+	// Version is 2 (RFC 3768) or 3 (RFC 5798); it selects the timer
+	// arithmetic and whether a backup adopts the master's interval.
+	Version int
+	// Priority is the configured priority; 255 marks the address owner,
+	// which takes over at once and whose priority never changes.
+	Priority uint8
+	// Interval is this router's Advertisement_Interval.
+	Interval time.Duration
+	// Preempt lets a higher-priority backup take over from a lower-priority
+	// master (RFC 5798 §6.1 Preempt_Mode). The owner always preempts.
+	Preempt bool
+	// PreemptDelay is how long after Start, or after leaving Fault, a
+	// backup still accepts a lower-priority master instead of preempting it.
+	PreemptDelay time.Duration
+	// PrimaryIP is this router's source address; it breaks ties between
+	// equal priorities (RFC 5798 §6.4.3).
+	PrimaryIP netip.Addr
+	// StopWait bounds how long a master that is shutting down keeps its
+	// addresses while it waits to hear the new master. Zero removes them
+	// at once, as keepalived does.
+	StopWait time.Duration
+}
+
+// Machine is the VRRP state machine of one virtual router (RFC 5798 §6.4,
+// RFC 3768 §6.4), extended with keepalived's FAULT state, a health gate
+// and a planned stop that hands the addresses over before letting go.
+//
+// A Machine does no I/O and reads no clock: Handle takes the time and an
+// event and returns the actions to carry out, in order. Its only timer is
+// Deadline, at which the caller delivers Timeout. A Machine is not safe for
+// concurrent use.
+type Machine struct {
+	cfg          MachineConfig
+	state        State
+	prio         uint8         // effective priority
+	masterInt    time.Duration // Master_Adver_Interval
+	master       netip.Addr    // current master as known
+	deadline     time.Time     // zero: none
+	preemptUntil time.Time     // end of the preempt delay
+	healthy      bool          // eligible to become master
+	fault        bool          // the caller reports a fault
+	stopping     bool          // Shutdown received as master
+}
+
+// NewMachine returns a Machine in Init, unhealthy and without fault. Send
+// SetHealthy{true} once the service passes its checks; until then the
+// Machine never becomes master.
+func NewMachine(c MachineConfig) *Machine {
+	c.Priority = max(c.Priority, 1)
+	return &Machine{cfg: c, prio: c.Priority, masterInt: c.Interval}
+}
+
+// State returns the current state. A master that is shutting down reports
+// Master until it lets its addresses go; see Stopping.
+func (m *Machine) State() State { return m.state }
+
+// Master returns the current master's address as known: PrimaryIP while
+// master, the last advertising router while backup or in fault, and the
+// zero Addr when no master is known.
+func (m *Machine) Master() netip.Addr { return m.master }
+
+// EffectivePriority returns the priority this router advertises.
+func (m *Machine) EffectivePriority() uint8 { return m.prio }
+
+// Stopping reports whether a master has sent its priority-0 advert after
+// Shutdown and still holds its addresses, waiting for the new master.
+func (m *Machine) Stopping() bool { return m.stopping }
+
+// Handle applies ev at time now and returns the actions to carry out in
+// order. When the state changes, Transition is the first action.
+func (m *Machine) Handle(now time.Time, ev Event) []Action {
+	if m.state == Stopped {
+		return nil
+	}
+	switch ev := ev.(type) {
+	case Start:
+		if m.state == Init {
+			return m.join(now)
+		}
+	case AdvertReceived:
+		return m.advert(now, ev)
+	case Timeout:
+		return m.timeout(now)
+	case SetHealthy:
+		return m.setHealthy(now, ev.Healthy)
+	case SetFault:
+		return m.setFault(now, ev.Fault)
+	case SetPriority:
+		return m.setPriority(now, ev.Priority)
+	case Shutdown:
+		return m.shutdown(now)
+	}
+	return nil
+}
+
+// join enters the virtual router from Init or Fault (RFC 5798 §6.4.1):
+// the owner becomes master at once, everyone else a backup that waits out
+// Master_Down_Interval. The preempt delay starts over.
+func (m *Machine) join(now time.Time) []Action {
+	from := m.state
+	m.preemptUntil = now.Add(m.cfg.PreemptDelay)
+	m.masterInt = m.cfg.Interval
+	switch {
+	case m.fault:
+		m.enter(Fault, time.Time{})
+		return transition(from, Fault)
+	case m.owner() && m.healthy:
+		return m.becomeMaster(now)
+	}
+	m.enter(Backup, now.Add(m.downInterval()))
+	return transition(from, Backup)
+}
+
+func (m *Machine) advert(now time.Time, a AdvertReceived) []Action {
+	switch m.state {
+	case Backup:
+		return m.backupAdvert(now, a)
+	case Master:
+		return m.masterAdvert(now, a)
+	case Fault:
+		m.track(a) // no takeover in Fault, only the master's address
+	}
+	return nil
+}
+
+// backupAdvert is RFC 5798 §6.4.2 "If an ADVERTISEMENT is received".
+func (m *Machine) backupAdvert(now time.Time, a AdvertReceived) []Action {
+	m.track(a)
+	switch {
+	case a.Priority == 0:
+		m.deadline = now.Add(m.skew())
+	case !m.preempts(now, a.Priority):
+		m.adoptInterval(a.Interval)
+		m.deadline = now.Add(m.downInterval())
+	case m.owner() && m.healthy:
+		return m.becomeMaster(now)
+	}
+	// A discarded lower-priority advert leaves the timer running, so this
+	// router takes over when it runs out.
+	return nil
+}
+
+// preempts reports whether a backup discards an advert of priority prio
+// and so lets its down timer run out (RFC 5798 §6.4.2). The owner always
+// preempts (RFC 5798 §6.1 Preempt_Mode); others only with Preempt on and
+// once the preempt delay has passed.
+func (m *Machine) preempts(now time.Time, prio uint8) bool {
+	switch {
+	case prio >= m.prio:
+		return false
+	case m.owner():
+		return true
+	}
+	return m.cfg.Preempt && !now.Before(m.preemptUntil)
+}
+
+// masterAdvert is RFC 5798 §6.4.3 "If an ADVERTISEMENT is received", with
+// keepalived's answer to a lower priority: advertise and announce again at
+// once to end a split brain.
+func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
+	switch {
+	case m.stopping && a.Priority > 0:
+		return m.finishStop() // the new master is up
+	case m.stopping:
+		return nil
+	case a.Priority == 0:
+		return m.advertise(now)
+	}
+	switch m.compare(a) {
+	case +1:
+		m.track(a)
+		m.adoptInterval(a.Interval)
+		m.enter(Backup, now.Add(m.downInterval()))
+		return append(transition(Master, Backup), RemoveVIPs{})
+	case -1:
+		return append(m.advertise(now), Announce{})
+	}
+	return nil // our own priority and address: nothing to decide
+}
+
+// compare returns +1 when the sender of a wins mastership over this
+// router, -1 when this router wins and 0 when a carries our own priority
+// and address. Equal priorities go to the higher primary address; for IPv4
+// netip's byte order is the unsigned 32-bit order (RFC 5798 §6.4.3).
+func (m *Machine) compare(a AdvertReceived) int {
+	switch {
+	case a.Priority > m.prio:
+		return +1
+	case a.Priority < m.prio:
+		return -1
+	}
+	return a.Src.Compare(m.cfg.PrimaryIP)
+}
+
+// setHealthy gates promotion only: a master that falls sick keeps its
+// state, and a sick backup whose down timer ran out takes over as soon as
+// it is healthy again.
+func (m *Machine) setHealthy(now time.Time, healthy bool) []Action {
+	if healthy == m.healthy {
+		return nil
+	}
+	m.healthy = healthy
+	if healthy && m.state == Backup && (m.deadline.IsZero() || m.owner()) {
+		return m.becomeMaster(now)
+	}
+	return nil
+}
+
+// setFault enters or leaves keepalived's FAULT state. A master yields with
+// a priority-0 advert so a backup takes over after Skew_Time.
+func (m *Machine) setFault(now time.Time, fault bool) []Action {
+	if fault == m.fault {
+		return nil
+	}
+	m.fault = fault
+	switch {
+	case m.state == Init:
+		return nil
+	case fault && m.stopping:
+		return m.finishStop() // priority 0 is already sent
+	case fault && m.state == Master:
+		m.enter(Fault, time.Time{})
+		return append(transition(Master, Fault), SendAdvert{Priority: 0}, RemoveVIPs{})
+	case fault:
+		m.enter(Fault, time.Time{})
+		return transition(Backup, Fault)
+	case m.state == Fault:
+		return m.join(now)
+	}
+	return nil
+}
+
+// setPriority changes the effective priority, clamped to 1..254 as
+// keepalived does; the owner's stays 255. A master advertises it at once;
+// a backup's running down timer moves by the change in
+// Master_Down_Interval, as keepalived's does.
+func (m *Machine) setPriority(now time.Time, prio uint8) []Action {
+	prio = min(max(prio, 1), 254)
+	if m.owner() || prio == m.prio {
+		return nil
+	}
+	old := m.downInterval()
+	m.prio = prio
+	switch {
+	case m.state == Master && !m.stopping:
+		return m.advertise(now)
+	case m.state == Backup && !m.deadline.IsZero():
+		m.deadline = m.deadline.Add(m.downInterval() - old)
+	}
+	return nil
+}
+
+// shutdown is a planned stop. A master sends priority 0 (RFC 5798 §6.4.3
+// "If a Shutdown event is received") but keeps its addresses until it hears
+// the new master or StopWait passes, so clients are served throughout.
+func (m *Machine) shutdown(now time.Time) []Action {
+	switch {
+	case m.stopping:
+		return nil
+	case m.state == Master && m.cfg.StopWait > 0:
+		m.stopping = true
+		m.deadline = now.Add(m.cfg.StopWait)
+		return []Action{SendAdvert{Priority: 0}}
+	case m.state == Master:
+		m.enter(Stopped, time.Time{})
+		return append(transition(Master, Stopped), SendAdvert{Priority: 0}, RemoveVIPs{})
+	}
+	from := m.state
+	m.enter(Stopped, time.Time{})
+	return transition(from, Stopped)
+}
+
+func (m *Machine) finishStop() []Action {
+	m.stopping = false
+	m.enter(Stopped, time.Time{})
+	return append(transition(Master, Stopped), RemoveVIPs{})
+}
+
+// becomeMaster is RFC 5798 §6.4.1/§6.4.2's transition to Master: the
+// advert goes first so the old master drops the addresses before ours are
+// announced.
+func (m *Machine) becomeMaster(now time.Time) []Action {
+	from := m.state
+	m.masterInt = m.cfg.Interval
+	m.enter(Master, now.Add(m.cfg.Interval))
+	m.master = m.cfg.PrimaryIP
+	return append(transition(from, Master), SendAdvert{Priority: m.prio}, AddVIPs{}, Announce{})
+}
+
+func (m *Machine) enter(s State, deadline time.Time) {
+	m.state = s
+	m.deadline = deadline
+	if s != Backup {
+		m.master = netip.Addr{}
+	}
+}
+
+// track records the advertising router as master; a priority-0 advert
+// from it means it is leaving.
+func (m *Machine) track(a AdvertReceived) {
+	switch {
+	case a.Priority > 0:
+		m.master = a.Src
+	case a.Src == m.master:
+		m.master = netip.Addr{}
+	}
+}
+
+func (m *Machine) owner() bool { return m.cfg.Priority == 255 }
+
+func transition(from, to State) []Action {
+	return []Action{Transition{From: from, To: to}}
+}

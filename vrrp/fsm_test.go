@@ -1,0 +1,281 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fsmT0 is when every table row's clock starts; deadlines are offsets.
+var fsmT0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// noDeadline stands for the zero Deadline in a table row.
+const noDeadline = time.Duration(-1)
+
+// fsmStep is one event delivered at fsmT0+at.
+type fsmStep struct {
+	at time.Duration
+	ev Event
+}
+
+type fsmCase struct {
+	name     string
+	cfg      func(*MachineConfig)
+	given    []fsmStep // brings the machine to the state under test
+	when     fsmStep
+	state    State
+	acts     string        // the actions, space-separated String forms
+	deadline time.Duration // since fsmT0, or noDeadline
+	prio     uint8         // checked when non-zero
+	master   string        // checked when non-empty; "none" is no master
+}
+
+// fsmCases is the state machine's rule table. Every machine starts from
+// VRRPv3, priority 100, advert 1 s (Skew_Time 600 ms, Master_Down_Interval
+// 3.6 s), preempt on, address 10.0.0.2, StopWait 4 s.
+func fsmCases() []fsmCase {
+	const (
+		ms   = time.Millisecond
+		sec  = time.Second
+		none = noDeadline
+	)
+	var (
+		lo   = netip.MustParseAddr("10.0.0.1") // a peer with a lower address
+		self = netip.MustParseAddr("10.0.0.2")
+		hi   = netip.MustParseAddr("10.0.0.3") // a peer with a higher address
+	)
+	at := func(d time.Duration, ev Event) fsmStep { return fsmStep{d, ev} }
+	adv := func(src netip.Addr, prio uint8, interval time.Duration) AdvertReceived {
+		return AdvertReceived{Src: src, Priority: prio, Interval: interval}
+	}
+	seq := func(base []fsmStep, more ...fsmStep) []fsmStep {
+		return append(append([]fsmStep(nil), base...), more...)
+	}
+	// Starting points. backup's down timer runs out at 3.6 s; master
+	// became master then, so its advert timer fires at 4.6 s.
+	var (
+		backup     = []fsmStep{at(0, SetHealthy{true}), at(0, Start{})}
+		sickBackup = []fsmStep{at(0, Start{})}
+		master     = seq(backup, at(3600*ms, Timeout{}))
+		stopping   = seq(master, at(4*sec, Shutdown{}))
+		owner      = func(c *MachineConfig) { c.Priority = 255 }
+	)
+	return []fsmCase{
+		// Init and Start (RFC 5798 §6.4.1).
+		{name: "init: start healthy → backup, down timer 3.6s", given: []fsmStep{at(0, SetHealthy{true})}, when: at(0, Start{}),
+			state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 3600 * ms, master: "none"},
+		{name: "init: start sick → backup", when: at(0, Start{}), state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 3600 * ms},
+		{name: "init: owner starts healthy → master at once", cfg: owner, given: []fsmStep{at(0, SetHealthy{true})}, when: at(0, Start{}),
+			state: Master, acts: "Transition(INIT->MASTER) SendAdvert(255) AddVIPs Announce", deadline: sec, master: "10.0.0.2"},
+		{name: "init: owner starts sick → backup, down timer 3s", cfg: owner, when: at(0, Start{}),
+			state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 3 * sec},
+		{name: "init: start with fault set → fault", given: []fsmStep{at(0, SetFault{true})}, when: at(0, Start{}),
+			state: Fault, acts: "Transition(INIT->FAULT)", deadline: none},
+		{name: "init: advert ignored", when: at(0, adv(hi, 150, sec)), state: Init, deadline: none, master: "none"},
+		{name: "init: timeout ignored", when: at(0, Timeout{}), state: Init, deadline: none},
+		{name: "init: health recorded only", when: at(0, SetHealthy{true}), state: Init, deadline: none},
+		{name: "init: priority recorded only", when: at(0, SetPriority{150}), state: Init, deadline: none, prio: 150},
+		{name: "init: shutdown → stop", when: at(0, Shutdown{}), state: Stopped, acts: "Transition(INIT->STOP)", deadline: none},
+		{name: "start twice: second ignored", given: backup, when: at(sec, Start{}), state: Backup, deadline: 3600 * ms},
+
+		// Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (RFC 5798 §6.1, RFC 3768 §6.1).
+		{name: "skew: v3 prio 200 adv 1s → 3.21s", cfg: func(c *MachineConfig) { c.Priority = 200 }, given: backup[:1], when: at(0, Start{}),
+			state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 3210 * ms},
+		{name: "skew: v3 prio 1 adv 1s → 3.99s", cfg: func(c *MachineConfig) { c.Priority = 1 }, given: backup[:1], when: at(0, Start{}),
+			state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 3990 * ms},
+		{name: "skew: v3 prio 254 adv 100ms → 300ms (skew truncates to 0)", cfg: func(c *MachineConfig) { c.Priority, c.Interval = 254, 100*ms },
+			when: at(0, Start{}), state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 300 * ms},
+		{name: "skew: v2 prio 100 adv 1s → 3.609375s", cfg: func(c *MachineConfig) { c.Version = 2 }, when: at(0, Start{}),
+			state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 3609375 * time.Microsecond},
+		{name: "skew: v2 prio 200 adv 3s → 9.21875s", cfg: func(c *MachineConfig) { c.Version, c.Priority, c.Interval = 2, 200, 3*sec },
+			when: at(0, Start{}), state: Backup, acts: "Transition(INIT->BACKUP)", deadline: 9218750 * time.Microsecond},
+
+		// Backup receives an advert (RFC 5798 §6.4.2).
+		{name: "backup: higher priority resets down timer", given: backup, when: at(sec, adv(hi, 150, sec)),
+			state: Backup, deadline: 4600 * ms, master: "10.0.0.3"},
+		{name: "backup: equal priority resets down timer", given: backup, when: at(sec, adv(lo, 100, sec)), state: Backup, deadline: 4600 * ms},
+		{name: "backup: lower priority, preempt on → discarded, timer runs on", given: backup, when: at(sec, adv(lo, 50, sec)),
+			state: Backup, deadline: 3600 * ms, master: "10.0.0.1"},
+		{name: "backup: lower priority, preempt off → resets", cfg: func(c *MachineConfig) { c.Preempt = false }, given: backup,
+			when: at(sec, adv(lo, 50, sec)), state: Backup, deadline: 4600 * ms},
+		{name: "backup: lower priority within preempt delay → resets", cfg: func(c *MachineConfig) { c.PreemptDelay = 10 * sec }, given: backup,
+			when: at(sec, adv(lo, 50, sec)), state: Backup, deadline: 4600 * ms},
+		{name: "backup: lower priority once preempt delay passed → discarded", cfg: func(c *MachineConfig) { c.PreemptDelay = 2 * sec },
+			given: seq(backup, at(sec, adv(lo, 50, sec))), when: at(2*sec, adv(lo, 50, sec)), state: Backup, deadline: 4600 * ms},
+		{name: "backup: priority 0 → down timer = Skew_Time 600ms", given: seq(backup, at(500*ms, adv(hi, 150, sec))), when: at(sec, adv(hi, 0, sec)),
+			state: Backup, deadline: 1600 * ms, master: "none"},
+		{name: "backup v3: adopts master's 250ms → 3×250ms+150ms", given: backup, when: at(sec, adv(hi, 150, 250*ms)), state: Backup, deadline: 1900 * ms},
+		{name: "backup v3: priority 0 skew from adopted interval → 150ms", given: seq(backup, at(sec, adv(hi, 150, 250*ms))),
+			when: at(1500*ms, adv(hi, 0, 250*ms)), state: Backup, deadline: 1650 * ms},
+		{name: "backup v2: keeps own interval", cfg: func(c *MachineConfig) { c.Version = 2 }, given: backup,
+			when: at(sec, adv(hi, 150, 250*ms)), state: Backup, deadline: 4609375 * time.Microsecond},
+		{name: "backup: down timer fires → master, advert before VIPs", given: backup, when: at(3600*ms, Timeout{}),
+			state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(100) AddVIPs Announce", deadline: 4600 * ms, master: "10.0.0.2"},
+		{name: "backup: timeout before deadline ignored", given: backup, when: at(3*sec, Timeout{}), state: Backup, deadline: 3600 * ms},
+
+		// Health gates promotion only.
+		{name: "sick backup: down timer fires → stays backup, no timer", given: seq(sickBackup, at(sec, adv(hi, 150, sec))),
+			when: at(4600*ms, Timeout{}), state: Backup, deadline: none, master: "none"},
+		{name: "sick backup, master down, healthy → master at once", given: seq(sickBackup, at(3600*ms, Timeout{})), when: at(5*sec, SetHealthy{true}),
+			state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(100) AddVIPs Announce", deadline: 6 * sec},
+		{name: "sick backup, master down, advert re-arms timer", given: seq(sickBackup, at(3600*ms, Timeout{})), when: at(5*sec, adv(hi, 150, sec)),
+			state: Backup, deadline: 8600 * ms},
+		{name: "sick backup, healthy with timer running → waits", given: sickBackup, when: at(sec, SetHealthy{true}), state: Backup, deadline: 3600 * ms},
+		{name: "sick owner backup, healthy → master at once", cfg: owner, given: sickBackup, when: at(sec, SetHealthy{true}),
+			state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(255) AddVIPs Announce", deadline: 2 * sec},
+		{name: "master: sick → stays master", given: master, when: at(4*sec, SetHealthy{false}), state: Master, deadline: 4600 * ms},
+		{name: "sick master keeps advertising", given: seq(master, at(4*sec, SetHealthy{false})), when: at(4600*ms, Timeout{}),
+			state: Master, acts: "SendAdvert(100)", deadline: 5600 * ms},
+
+		// The address owner (priority 255) always preempts.
+		{name: "owner: equal priority from higher address → backup", cfg: owner, given: backup, when: at(500*ms, adv(hi, 255, sec)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 3500 * ms},
+		{name: "owner backup: lower priority → master at once", cfg: owner, given: seq(backup, at(500*ms, adv(hi, 255, sec))),
+			when: at(sec, adv(lo, 100, sec)), state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(255) AddVIPs Announce", deadline: 2 * sec},
+		{name: "owner backup, preempt off: still preempts", cfg: func(c *MachineConfig) { owner(c); c.Preempt = false },
+			given: seq(backup, at(500*ms, adv(hi, 255, sec))), when: at(sec, adv(lo, 100, sec)),
+			state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(255) AddVIPs Announce", deadline: 2 * sec},
+
+		// Master (RFC 5798 §6.4.3).
+		{name: "master: advert timer → advert", given: master, when: at(4600*ms, Timeout{}), state: Master, acts: "SendAdvert(100)", deadline: 5600 * ms},
+		{name: "master: late timer → next from now", given: master, when: at(4900*ms, Timeout{}), state: Master, acts: "SendAdvert(100)", deadline: 5900 * ms},
+		{name: "master: early timer ignored", given: master, when: at(4*sec, Timeout{}), state: Master, deadline: 4600 * ms},
+		{name: "master: priority 0 → advert at once, timer reset", given: master, when: at(4*sec, adv(lo, 0, sec)),
+			state: Master, acts: "SendAdvert(100)", deadline: 5 * sec},
+		{name: "master: higher priority → backup, VIPs removed", given: master, when: at(4*sec, adv(lo, 150, sec)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 7600 * ms, master: "10.0.0.1"},
+		{name: "master v3: higher priority at 500ms → down timer 3×500ms+300ms", given: master, when: at(4*sec, adv(lo, 150, 500*ms)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 5800 * ms},
+		{name: "master: equal priority, higher address → backup", given: master, when: at(4*sec, adv(hi, 100, sec)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 7600 * ms},
+		{name: "master: equal priority, lower address → advert and announce", given: master, when: at(4*sec, adv(lo, 100, sec)),
+			state: Master, acts: "SendAdvert(100) Announce", deadline: 5 * sec},
+		{name: "master: lower priority → advert and announce (split brain)", given: master, when: at(4*sec, adv(hi, 50, sec)),
+			state: Master, acts: "SendAdvert(100) Announce", deadline: 5 * sec, master: "10.0.0.2"},
+		{name: "master: own address and priority ignored", given: master, when: at(4*sec, adv(self, 100, sec)), state: Master, deadline: 4600 * ms},
+		{name: "master: addresses compare unsigned: 200.0.0.1 > 100.0.0.1", cfg: func(c *MachineConfig) { c.PrimaryIP = netip.MustParseAddr("100.0.0.1") },
+			given: master, when: at(4*sec, adv(netip.MustParseAddr("200.0.0.1"), 100, sec)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 7600 * ms},
+
+		// Effective priority.
+		{name: "master: new priority advertised at once", given: master, when: at(4*sec, SetPriority{50}),
+			state: Master, acts: "SendAdvert(50)", deadline: 5 * sec, prio: 50},
+		{name: "master: same priority → nothing", given: master, when: at(4*sec, SetPriority{100}), state: Master, deadline: 4600 * ms},
+		{name: "backup: priority 200 moves down timer by ΔMDI → 3.21s", given: backup, when: at(sec, SetPriority{200}),
+			state: Backup, deadline: 3210 * ms, prio: 200},
+		{name: "backup: priority 0 clamps to 1 → 3.99s", given: backup, when: at(sec, SetPriority{0}), state: Backup, deadline: 3990 * ms, prio: 1},
+		{name: "backup: priority 255 clamps to 254", given: backup, when: at(sec, SetPriority{255}), state: Backup, deadline: 3 * sec, prio: 254},
+		{name: "owner: priority fixed at 255", cfg: owner, given: backup, when: at(sec, SetPriority{50}), state: Master, deadline: sec, prio: 255},
+
+		// keepalived's FAULT state.
+		{name: "master: fault → priority 0, VIPs removed, fault", given: master, when: at(4*sec, SetFault{true}),
+			state: Fault, acts: "Transition(MASTER->FAULT) SendAdvert(0) RemoveVIPs", deadline: none, master: "none"},
+		{name: "backup: fault → fault", given: backup, when: at(sec, SetFault{true}), state: Fault, acts: "Transition(BACKUP->FAULT)", deadline: none},
+		{name: "fault: lower advert → no takeover, master tracked", given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, adv(lo, 50, sec)),
+			state: Fault, deadline: none, master: "10.0.0.1"},
+		{name: "fault: timeout ignored", given: seq(backup, at(sec, SetFault{true})), when: at(4*sec, Timeout{}), state: Fault, deadline: none},
+		{name: "fault: set again → nothing", given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, SetFault{true}), state: Fault, deadline: none},
+		{name: "fault cleared → backup, fresh down timer", given: seq(backup, at(sec, SetFault{true})), when: at(5*sec, SetFault{false}),
+			state: Backup, acts: "Transition(FAULT->BACKUP)", deadline: 8600 * ms},
+		{name: "fault cleared → own interval again", given: seq(backup, at(sec, adv(hi, 150, 250*ms)), at(1200*ms, SetFault{true})),
+			when: at(2*sec, SetFault{false}), state: Backup, acts: "Transition(FAULT->BACKUP)", deadline: 5600 * ms},
+		{name: "fault cleared, owner healthy → master", cfg: owner, given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, SetFault{false}),
+			state: Master, acts: "Transition(FAULT->MASTER) SendAdvert(255) AddVIPs Announce", deadline: 3 * sec},
+		{name: "fault cleared restarts preempt delay", cfg: func(c *MachineConfig) { c.PreemptDelay = 5 * sec },
+			given: seq(backup, at(sec, SetFault{true}), at(10*sec, SetFault{false})), when: at(12*sec, adv(lo, 50, sec)), state: Backup, deadline: 15600 * ms},
+		{name: "fault cleared without fault → nothing", given: backup, when: at(sec, SetFault{false}), state: Backup, deadline: 3600 * ms},
+
+		// Planned stop: hand over before letting go.
+		{name: "master: shutdown → priority 0, keeps VIPs, waits", given: master, when: at(4*sec, Shutdown{}),
+			state: Master, acts: "SendAdvert(0)", deadline: 8 * sec},
+		{name: "stopping: new master heard → stop, VIPs removed", given: stopping, when: at(4700*ms, adv(lo, 50, sec)),
+			state: Stopped, acts: "Transition(MASTER->STOP) RemoveVIPs", deadline: none},
+		{name: "stopping: priority 0 from another → keeps waiting", given: stopping, when: at(4500*ms, adv(lo, 0, sec)), state: Master, deadline: 8 * sec},
+		{name: "stopping: no adverts at the old advert time", given: stopping, when: at(4600*ms, Timeout{}), state: Master, deadline: 8 * sec},
+		{name: "stopping: StopWait passes → stop", given: stopping, when: at(8*sec, Timeout{}),
+			state: Stopped, acts: "Transition(MASTER->STOP) RemoveVIPs", deadline: none},
+		{name: "stopping: fault → stop at once", given: stopping, when: at(5*sec, SetFault{true}),
+			state: Stopped, acts: "Transition(MASTER->STOP) RemoveVIPs", deadline: none},
+		{name: "stopping: shutdown again → nothing", given: stopping, when: at(5*sec, Shutdown{}), state: Master, deadline: 8 * sec},
+		{name: "stopping: new priority not advertised", given: stopping, when: at(5*sec, SetPriority{50}), state: Master, deadline: 8 * sec},
+		{name: "master, StopWait 0: shutdown → stop at once", cfg: func(c *MachineConfig) { c.StopWait = 0 }, given: master, when: at(4*sec, Shutdown{}),
+			state: Stopped, acts: "Transition(MASTER->STOP) SendAdvert(0) RemoveVIPs", deadline: none},
+		{name: "backup: shutdown → stop at once", given: backup, when: at(sec, Shutdown{}), state: Stopped, acts: "Transition(BACKUP->STOP)", deadline: none},
+		{name: "fault: shutdown → stop", given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, Shutdown{}),
+			state: Stopped, acts: "Transition(FAULT->STOP)", deadline: none},
+		{name: "stopped: everything ignored", given: seq(backup, at(sec, Shutdown{})), when: at(2*sec, Start{}), state: Stopped, deadline: none},
+	}
+}
+
+func TestMachine(t *testing.T) {
+	for _, tc := range fsmCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fsmConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			m := NewMachine(cfg)
+			for _, s := range tc.given {
+				m.Handle(fsmT0.Add(s.at), s.ev)
+			}
+			acts := m.Handle(fsmT0.Add(tc.when.at), tc.when.ev)
+			want := fsmResult(tc, tc.state, tc.deadline, tc.prio, tc.master, tc.acts)
+			got := fsmResult(tc, m.State(), fsmSince(m.Deadline()), m.EffectivePriority(), fsmAddr(m.Master()), fsmActions(acts))
+			if got != want {
+				t.Errorf("after %T at +%v (-want +got):\n-%s\n+%s", tc.when.ev, tc.when.at, want, got)
+			}
+		})
+	}
+}
+
+// fsmConfig is the instance every table row starts from.
+func fsmConfig() MachineConfig {
+	return MachineConfig{Version: 3, Priority: 100, Interval: time.Second, Preempt: true,
+		PrimaryIP: netip.MustParseAddr("10.0.0.2"), StopWait: 4 * time.Second}
+}
+
+// fsmResult formats what row tc checks, for a (-want +got) report.
+func fsmResult(tc fsmCase, s State, deadline time.Duration, prio uint8, master, acts string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "state=%v deadline=", s)
+	if deadline == noDeadline {
+		b.WriteString("none")
+	} else {
+		fmt.Fprintf(&b, "+%v", deadline)
+	}
+	if tc.prio != 0 {
+		fmt.Fprintf(&b, " prio=%d", prio)
+	}
+	if tc.master != "" {
+		fmt.Fprintf(&b, " master=%s", master)
+	}
+	fmt.Fprintf(&b, " actions=[%s]", acts)
+	return b.String()
+}
+
+// fsmActions formats actions as their String forms, space-separated.
+func fsmActions(acts []Action) string {
+	s := make([]string, len(acts))
+	for i, a := range acts {
+		s[i] = a.String()
+	}
+	return strings.Join(s, " ")
+}
+
+// fsmSince returns a deadline as an offset from fsmT0, or noDeadline.
+func fsmSince(d time.Time) time.Duration {
+	if d.IsZero() {
+		return noDeadline
+	}
+	return d.Sub(fsmT0)
+}
+
+// fsmAddr formats an address, "none" for the zero Addr.
+func fsmAddr(a netip.Addr) string {
+	if !a.IsValid() {
+		return "none"
+	}
+	return a.String()
+}

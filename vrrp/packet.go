@@ -1,0 +1,408 @@
+package vrrp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// The advertisement as it travels in an IPv4 packet of protocol 112. Both
+// versions share the first four bytes and the address list; bytes 4–5 and
+// the trailer differ.
+//
+// Version 2, RFC 3768 §5.1:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|Version| Type  | Virtual Rtr ID|   Priority    | Count IP Addrs|
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|   Auth Type   |   Adver Int   |          Checksum             |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                         IP Address (1)                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                            ...                                |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                         IP Address (n)                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                     Authentication Data (1)                   |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                     Authentication Data (2)                   |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+//	Version 2, Type 1 (advertisement). Adver Int in whole seconds.
+//	Length 8 + 4n + 8. Checksum: RFC 1071 over the whole message,
+//	authentication data included, no pseudo-header (RFC 3768 §5.3.8).
+//
+// Version 3, RFC 5798 §5.1, for IPv4:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|Version| Type  | Virtual Rtr ID|   Priority    |Count IPvX Addr|
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|(rsvd) |     Max Adver Int     |          Checksum             |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                       IPv4 Address (1)                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                            ...                                |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                       IPv4 Address (n)                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+//	Version 3, Type 1. rsvd zero on send, ignored on receipt (§5.2.6).
+//	Max Adver Int in centiseconds, 12 bits (§5.2.7). Length 8 + 4n.
+//	Checksum: RFC 1071 over this pseudo-header followed by the message
+//	(§5.2.8; the IPv4 form is the one TCP and UDP use):
+//
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                  IPv4 Source Address (Src)                    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|               IPv4 Destination Address (Dst)                  |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|     zero      | Protocol 112  |   VRRP message length 8 + 4n  |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+const (
+	advertHeaderLen = 8   // fixed part, both versions
+	advertAuthLen   = 8   // v2 authentication data trailer
+	advertMaxAddrs  = 255 // the count is one byte
+	advertType      = 1   // RFC 5798 §5.2.2: the only type
+	ipProtoVRRP     = 112 // RFC 5798 §5.1.1.4
+
+	v2MaxInterval  = 255 * time.Second
+	v3IntervalUnit = 10 * time.Millisecond
+	v3MaxInterval  = 0x0fff * v3IntervalUnit // 40.95 s
+)
+
+// Advert is one VRRP advertisement for IPv4, version 2 (RFC 3768) or 3
+// (RFC 5798). The zero value is not valid: MarshalBinary needs at least
+// Version, VRID and Interval.
+type Advert struct {
+	// Version is 2 (RFC 3768) or 3 (RFC 5798).
+	Version int
+	// VRID is the virtual router ID, 1–255 (RFC 5798 §5.2.3).
+	VRID uint8
+	// Priority is 255 for the address owner, 0 for a master that leaves,
+	// and 100 by default for others (RFC 5798 §5.2.4).
+	Priority uint8
+	// Interval is the advertisement interval. On the wire, v2 carries
+	// whole seconds, 1–255 (RFC 3768 §5.3.7); v3 carries centiseconds in
+	// 12 bits, 10ms–40.95s (RFC 5798 §5.2.7).
+	Interval time.Duration
+	// AuthType is v2 only: 0 for none, 1 for a simple text password
+	// (RFC 2338 §5.3.6; RFC 3768 keeps the field only for compatibility).
+	// keepalived's type 2, IPsec AH, travels as IP protocol 51 and is not
+	// supported.
+	AuthType uint8
+	// AuthData is v2 only: the 8 bytes after the addresses, the password
+	// when AuthType is 1 (see Password), zero otherwise. It is decoded and
+	// encoded as is; comparing it with the configured password is the
+	// receiver's job.
+	AuthData [8]byte
+	// Addrs are the virtual IPv4 addresses, at most 255. RFC 5798 §5.2.5
+	// asks for at least one, but keepalived sends none when it has no
+	// virtual address, so none is accepted, and decodes as nil.
+	Addrs []netip.Addr
+
+	// Src and Dst are the IPv4 source and destination the advert travels
+	// with. They are not in the VRRP message, but the v3 checksum covers
+	// them (RFC 5798 §5.2.8 pseudo-header). keepalived in unicast mode uses
+	// the real unicast destination, in multicast mode the group. The caller
+	// sets them before UnmarshalBinary of a v3 message (the socket's source
+	// and the destination from its control message), and before
+	// MarshalBinary of a v3 message unless ChecksumNoPseudo is set.
+	// UnmarshalBinary leaves them as they were; v2 ignores them.
+	//
+	// keepalived up to 1.3.6, and later ones configured with
+	// old_unicast_checksum, put the multicast group in the unicast
+	// pseudo-header. To accept those, retry UnmarshalBinary with Dst set to
+	// the group, as keepalived itself does in unicast mode.
+	Src, Dst netip.Addr
+
+	// ChecksumNoPseudo reports, for v3, that the checksum covers the
+	// message alone, without the pseudo-header, as some Cisco and Juniper
+	// routers and keepalived's v3_checksum_as_v2 compute it for IPv4.
+	// UnmarshalBinary tries the RFC form first and sets this when only the
+	// other form verifies; MarshalBinary writes the form it selects.
+	// Ignored for v2, whose checksum never has a pseudo-header.
+	ChecksumNoPseudo bool
+}
+
+// Password returns the authentication data keepalived sends for the simple
+// text password s: its first 8 bytes, zero padded.
+func Password(s string) [8]byte {
+	var p [8]byte
+	copy(p[:], s)
+	return p
+}
+
+// MarshalBinary encodes a as a VRRP message, the payload of the IPv4 packet.
+// It reports, naming the field, any field it cannot encode faithfully.
+func (a *Advert) MarshalBinary() ([]byte, error) {
+	return a.AppendBinary(nil)
+}
+
+// AppendBinary appends the encoding of a to b, as MarshalBinary does, so
+// that a sender can reuse one buffer. On error it returns b unchanged.
+func (a *Advert) AppendBinary(b []byte) ([]byte, error) {
+	if err := a.check(); err != nil {
+		return b, err
+	}
+	start := len(b)
+	n := a.wireLen()
+	b = slices.Grow(b, n)[:start+n]
+	m := b[start:]
+	clear(m)
+
+	m[0] = byte(a.Version)<<4 | advertType
+	m[1] = a.VRID
+	m[2] = a.Priority
+	m[3] = byte(len(a.Addrs))
+	if a.Version == 2 {
+		m[4] = a.AuthType
+		m[5] = byte(a.Interval / time.Second)
+		copy(m[n-advertAuthLen:], a.AuthData[:])
+	} else {
+		binary.BigEndian.PutUint16(m[4:6], uint16(a.Interval/v3IntervalUnit))
+	}
+	for i, addr := range a.Addrs {
+		ip, _ := ipv4Bytes(addr)
+		copy(m[advertHeaderLen+4*i:], ip[:])
+	}
+
+	var sum uint32
+	if a.Version == 3 && !a.ChecksumNoPseudo {
+		src, _ := ipv4Bytes(a.Src)
+		dst, _ := ipv4Bytes(a.Dst)
+		sum = pseudoHeaderSum(src, dst, n)
+	}
+	binary.BigEndian.PutUint16(m[6:8], ^fold(sum16(sum, m)))
+	return b, nil
+}
+
+// check reports the first field MarshalBinary cannot encode.
+func (a *Advert) check() error {
+	switch a.Version {
+	case 2:
+		if a.Interval < time.Second || a.Interval > v2MaxInterval || a.Interval%time.Second != 0 {
+			return fieldError("Interval", a.Interval, "VRRP v2 carries whole seconds from 1s to 255s (RFC 3768 §5.3.7)")
+		}
+		if a.AuthType > 1 {
+			return fieldError("AuthType", a.AuthType, "only 0 (none) and 1 (simple password) are supported")
+		}
+	case 3:
+		if a.Interval < v3IntervalUnit || a.Interval > v3MaxInterval || a.Interval%v3IntervalUnit != 0 {
+			return fieldError("Interval", a.Interval, "VRRP v3 carries centiseconds from 10ms to 40.95s (RFC 5798 §5.2.7)")
+		}
+		if a.AuthType != 0 {
+			return fieldError("AuthType", a.AuthType, "VRRP v3 has no authentication (RFC 5798 §9)")
+		}
+		if a.AuthData != [8]byte{} {
+			return fieldError("AuthData", fmt.Sprintf("%x", a.AuthData), "VRRP v3 has no authentication (RFC 5798 §9)")
+		}
+		if _, ok := ipv4Bytes(a.Src); !ok && !a.ChecksumNoPseudo {
+			return fieldError("Src", a.Src, "the v3 checksum pseudo-header needs the IPv4 source (RFC 5798 §5.2.8)")
+		}
+		if _, ok := ipv4Bytes(a.Dst); !ok && !a.ChecksumNoPseudo {
+			return fieldError("Dst", a.Dst, "the v3 checksum pseudo-header needs the IPv4 destination (RFC 5798 §5.2.8)")
+		}
+	default:
+		return fieldError("Version", a.Version, "want 2 or 3")
+	}
+	if a.VRID == 0 {
+		return fieldError("VRID", a.VRID, "want 1 to 255 (RFC 5798 §5.2.3)")
+	}
+	if len(a.Addrs) > advertMaxAddrs {
+		return fieldError("Addrs", fmt.Sprintf("(%d addresses)", len(a.Addrs)), "the count field holds at most 255")
+	}
+	for i, addr := range a.Addrs {
+		if _, ok := ipv4Bytes(addr); !ok {
+			return fieldError(fmt.Sprintf("Addrs[%d]", i), addr, "not an IPv4 address")
+		}
+	}
+	return nil
+}
+
+// fieldError is MarshalBinary's error for a field it cannot encode.
+func fieldError(field string, value any, why string) error {
+	return fmt.Errorf("vrrp: marshal advert: %s %v: %s", field, value, why)
+}
+
+// wireLen is the length of a's encoding.
+func (a *Advert) wireLen() int {
+	n := advertHeaderLen + 4*len(a.Addrs)
+	if a.Version == 2 {
+		n += advertAuthLen
+	}
+	return n
+}
+
+// UnmarshalBinary decodes the VRRP message b, the payload of the IPv4
+// packet without its header (what an ipv4.PacketConn's ReadFrom returns),
+// into a. For v3 the caller sets a.Src and a.Dst first: the checksum
+// covers them.
+//
+// It checks what needs nothing but the bytes (RFC 5798 §7.1, RFC 3768
+// §7.1): version 2 or 3, type 1, a length that matches the address count
+// exactly (keepalived drops trailing bytes too), the checksum, a nonzero
+// VRID and interval, and for v2 an authentication type of 0 or 1. It does
+// not compare anything with a configuration.
+//
+// Input shorter than the header or than its address count announces
+// returns an error matching io.ErrUnexpectedEOF; any other invalid input
+// returns an error matching errMalformed (so does a truncated message: for
+// a datagram socket, both mean "skip this packet"). Both carry a DropReason
+// for dropReasonOf. On error a is left unchanged.
+func (a *Advert) UnmarshalBinary(b []byte) error {
+	if len(b) < advertHeaderLen {
+		return truncated(len(b), advertHeaderLen)
+	}
+	version := int(b[0] >> 4)
+	if version != 2 && version != 3 {
+		return malformed(BadVersion, "version %d, want 2 or 3 (RFC 5798 §5.2.1)", version)
+	}
+	if t := b[0] & 0x0f; t != advertType {
+		return malformed(BadType, "type %d, want 1, advertisement (RFC 5798 §5.2.2)", t)
+	}
+	count := int(b[3])
+	want := advertHeaderLen + 4*count
+	if version == 2 {
+		want += advertAuthLen
+	}
+	if len(b) < want {
+		return truncated(len(b), want)
+	}
+	if len(b) > want {
+		return malformed(BadLength, "%d bytes, but address count %d makes a v%d advert of %d", len(b), count, version, want)
+	}
+
+	v := Advert{Version: version, VRID: b[1], Priority: b[2], Src: a.Src, Dst: a.Dst}
+	if err := v.verifyChecksum(b); err != nil {
+		return err
+	}
+	if v.VRID == 0 {
+		return malformed(BadVRID, "VRID 0, want 1 to 255 (RFC 5798 §5.2.3)")
+	}
+	if version == 2 {
+		v.AuthType = b[4]
+		if v.AuthType > 1 {
+			return malformed(BadAuth, "v2 auth type %d, want 0 or 1", v.AuthType)
+		}
+		v.Interval = time.Duration(b[5]) * time.Second
+		copy(v.AuthData[:], b[want-advertAuthLen:])
+	} else {
+		// The top 4 bits are reserved: ignored on receipt (RFC 5798 §5.2.6).
+		v.Interval = time.Duration(binary.BigEndian.Uint16(b[4:6])&0x0fff) * v3IntervalUnit
+	}
+	if v.Interval == 0 {
+		return malformed(BadInterval, "v%d advertisement interval 0, want at least 1", version)
+	}
+	if count > 0 {
+		v.Addrs = make([]netip.Addr, count)
+		for i := range v.Addrs {
+			v.Addrs[i] = netip.AddrFrom4([4]byte(b[advertHeaderLen+4*i:]))
+		}
+	}
+	*a = v
+	return nil
+}
+
+// verifyChecksum checks the checksum of the message b as version a.Version
+// and, for v3, sets a.ChecksumNoPseudo to the form that verifies. RFC 1071
+// verification sums the message with its checksum field: the folded sum of
+// a valid message is all ones.
+func (a *Advert) verifyChecksum(b []byte) error {
+	got := binary.BigEndian.Uint16(b[6:8])
+	if a.Version == 2 {
+		if fold(sum16(0, b)) == 0xffff {
+			return nil
+		}
+		return malformed(BadChecksum, "v2 checksum 0x%04x, want 0x%04x (RFC 3768 §5.3.8)",
+			got, wantChecksum(0, b))
+	}
+	src, okSrc := ipv4Bytes(a.Src)
+	dst, okDst := ipv4Bytes(a.Dst)
+	if !okSrc || !okDst {
+		// A caller's mistake, not a bad packet: no errMalformed.
+		return fmt.Errorf("vrrp: unmarshal v3 advert: Src %v and Dst %v must be IPv4 addresses: "+
+			"the checksum pseudo-header covers them (RFC 5798 §5.2.8)", a.Src, a.Dst)
+	}
+	pseudo := pseudoHeaderSum(src, dst, len(b))
+	if fold(sum16(pseudo, b)) == 0xffff {
+		return nil
+	}
+	if fold(sum16(0, b)) == 0xffff {
+		a.ChecksumNoPseudo = true
+		return nil
+	}
+	return malformed(BadChecksum, "v3 checksum 0x%04x, want 0x%04x with the pseudo-header %v > %v "+
+		"(RFC 5798 §5.2.8) or 0x%04x without",
+		got, wantChecksum(pseudo, b), a.Src, a.Dst, wantChecksum(0, b))
+}
+
+// ipv4Bytes returns the four bytes of an IPv4 address, accepting the
+// IPv4-mapped IPv6 form that net.IP conversions produce.
+func ipv4Bytes(a netip.Addr) ([4]byte, bool) {
+	if !a.Is4() && !a.Is4In6() {
+		return [4]byte{}, false
+	}
+	return a.Unmap().As4(), true
+}
+
+// pseudoHeaderSum is the RFC 1071 sum of the IPv4 pseudo-header for a VRRP
+// message of n bytes (RFC 5798 §5.2.8).
+func pseudoHeaderSum(src, dst [4]byte, n int) uint32 {
+	sum := sum16(0, src[:])
+	sum = sum16(sum, dst[:])
+	return sum + ipProtoVRRP + uint32(n)
+}
+
+// sum16 adds b to sum as big-endian 16-bit words, an odd last byte padded
+// with zero (RFC 1071). A VRRP message is at most 1036 bytes: no overflow.
+func sum16(sum uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	return sum
+}
+
+// fold folds the carries of sum back into 16 bits (ones' complement sum).
+func fold(sum uint32) uint16 {
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return uint16(sum)
+}
+
+// wantChecksum is the checksum the message b should carry, given the sum of
+// its pseudo-header (0 for none); for error messages.
+func wantChecksum(pseudo uint32, b []byte) uint16 {
+	sum := sum16(pseudo, b[:6])
+	return ^fold(sum16(sum, b[8:]))
+}
+
+// truncated is the error for a message shorter than it must be.
+func truncated(got, want int) error {
+	return &dropError{
+		reason: BadLength,
+		msg:    fmt.Sprintf("truncated advert: %d bytes, need %d: %v", got, want, io.ErrUnexpectedEOF),
+		wraps:  []error{io.ErrUnexpectedEOF, errMalformed},
+	}
+}
+
+// malformed is the error for an invalid message, dropped for reason r.
+func malformed(r DropReason, format string, args ...any) error {
+	return &dropError{
+		reason: r,
+		msg:    "malformed advert: " + fmt.Sprintf(format, args...),
+		wraps:  []error{errMalformed},
+	}
+}
