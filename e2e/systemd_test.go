@@ -41,16 +41,21 @@ func listenNotify(t *testing.T) (path string, got <-chan notification) {
 	return path, ch
 }
 
-// next returns the next notification that is not a watchdog ping; the
-// bound only guards a hang.
-func next(t *testing.T, ch <-chan notification, pings *[]time.Time) string {
+// next returns the next notification that is neither a watchdog ping nor
+// a lone STATUS= line, collecting those on the way; the bound only guards
+// a hang.
+func next(t *testing.T, ch <-chan notification, pings *[]time.Time, statuses *[]string) string {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case n := <-ch:
-			if n.msg == "WATCHDOG=1" {
+			switch {
+			case n.msg == "WATCHDOG=1":
 				*pings = append(*pings, n.at)
+				continue
+			case strings.HasPrefix(n.msg, "STATUS="):
+				*statuses = append(*statuses, n.msg)
 				continue
 			}
 			return n.msg
@@ -68,9 +73,10 @@ func TestSystemdNotifications(t *testing.T) {
 	ev.waitFor(t, "ready ")
 
 	var pings []time.Time
+	var statuses []string
 	expect := func(prefix string) {
 		t.Helper()
-		if msg := next(t, got, &pings); !strings.HasPrefix(msg, prefix) {
+		if msg := next(t, got, &pings, &statuses); !strings.HasPrefix(msg, prefix) {
 			t.Fatalf("got %q, want %q next", msg, prefix)
 		}
 	}
@@ -88,6 +94,9 @@ func TestSystemdNotifications(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 
+	if len(statuses) == 0 || !strings.Contains(statuses[0], "running (pid ") {
+		t.Errorf("STATUS lines %q: want the child's state", statuses)
+	}
 	if len(pings) < 5 {
 		t.Fatalf("%d watchdog pings in over a second, want about 10", len(pings))
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,11 +27,28 @@ type Supervisor struct {
 
 	signals  chan os.Signal
 	stopping bool
+	current  Status // owned by the driver loop
+	status   atomic.Pointer[Status]
 }
 
-// New returns a Supervisor for child.
-func New(child *Child, notifier *Notifier, log *slog.Logger) *Supervisor {
-	return &Supervisor{child: child, notifier: notifier, log: log, signals: make(chan os.Signal, 8)}
+// New returns a Supervisor for child; version is reported in its status.
+func New(child *Child, notifier *Notifier, log *slog.Logger, version string) *Supervisor {
+	s := &Supervisor{child: child, notifier: notifier, log: log, signals: make(chan os.Signal, 8)}
+	s.current = Status{Version: version, Child: ChildStatus{Command: child.Name()}}
+	snap := s.current
+	s.status.Store(&snap)
+	return s
+}
+
+// Status returns the latest snapshot; it is safe to call from any
+// goroutine.
+func (s *Supervisor) Status() Status { return *s.status.Load() }
+
+// publish makes the loop's view visible to Status and to systemd.
+func (s *Supervisor) publish() {
+	snap := s.current
+	s.status.Store(&snap)
+	s.notifier.Status(snap.Summary())
 }
 
 // handled are the signals vipvisor acts on. SIGQUIT stops like SIGTERM
@@ -46,10 +64,10 @@ var handled = []os.Signal{
 func (s *Supervisor) Run(ctx context.Context) error {
 	signal.Notify(s.signals, handled...)
 	defer signal.Stop(s.signals)
-	if _, err := s.child.Start(); err != nil {
+	if err := s.start(); err != nil {
 		return err
 	}
-	s.notifier.Ready(s.status())
+	s.notifier.Ready(s.current.Summary())
 	var watchdog <-chan time.Time
 	if d := s.notifier.WatchdogInterval(); d > 0 {
 		t := time.NewTicker(d)
@@ -66,6 +84,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			done = nil
 			s.stop("context ended")
 		case ex := <-s.child.Exits():
+			s.exited(ex)
 			if s.stopping {
 				s.log.Info("stopped", "child_status", ex.ProcessExit.String())
 				return nil
@@ -75,6 +94,28 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.notifier.Watchdog()
 		}
 	}
+}
+
+func (s *Supervisor) start() error {
+	pid, err := s.child.Start()
+	if err != nil {
+		return err
+	}
+	c := &s.current.Child
+	c.PID, c.Running, c.Since = pid, true, time.Now()
+	c.Starts++
+	s.publish()
+	return nil
+}
+
+func (s *Supervisor) exited(ex Exit) {
+	c := &s.current.Child
+	c.PID, c.Running, c.Since = 0, false, time.Time{}
+	c.LastExit = ex.ProcessExit.String()
+	if !ex.Stopped {
+		c.Crashes++
+	}
+	s.publish()
 }
 
 func (s *Supervisor) onSignal(sig syscall.Signal) {
@@ -96,8 +137,10 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 // stop begins the graceful stop; Run returns when the child's exit arrives.
 func (s *Supervisor) stop(why string) {
 	s.stopping = true
+	s.current.Stopping = true
 	s.log.Info("stopping", "reason", why)
-	s.notifier.Stopping(fmt.Sprintf("stopping %s (%s)", s.child.Name(), why))
+	s.notifier.Stopping(s.current.Summary())
+	s.publish()
 	s.child.Stop()
 }
 
@@ -108,7 +151,7 @@ func (s *Supervisor) reload() {
 	} else {
 		s.log.Info("reload signal sent", "pid", s.child.PID(), "signal", Signal(s.child.reloadSig).String())
 	}
-	s.notifier.Ready(s.status())
+	s.notifier.Ready(s.current.Summary())
 }
 
 func (s *Supervisor) forward(sig syscall.Signal) {
@@ -117,11 +160,4 @@ func (s *Supervisor) forward(sig syscall.Signal) {
 		return
 	}
 	s.log.Info("signal forwarded", "signal", Signal(sig).String(), "pid", s.child.PID())
-}
-
-func (s *Supervisor) status() string {
-	if pid := s.child.PID(); pid != 0 {
-		return fmt.Sprintf("%s running (pid %d)", s.child.Name(), pid)
-	}
-	return s.child.Name() + " not running"
 }

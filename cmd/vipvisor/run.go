@@ -29,7 +29,12 @@ func run(args []string) error {
 	reaper := supervisor.NewReaper(log)
 	go reaper.Run(ctx)
 	child := supervisor.NewChild(&s.Child, argv, reaper, log)
-	sup := supervisor.New(child, supervisor.NewNotifier(log), log)
+	sup := supervisor.New(child, supervisor.NewNotifier(log), log, version)
+	stopStatus, err := serveStatus(s.Ops.StatusAddr, sup)
+	if err != nil {
+		return err
+	}
+	defer stopStatus()
 	log.Info("vipvisor starting", "version", version, "interface", s.VRRP.Interface, "vrid", s.VRRP.VRID, "vips", s.VRRP.VIPS.String())
 	return sup.Run(ctx)
 }

@@ -63,8 +63,27 @@ func (e Errors) Unwrap() []error { return e }
 // every problem found, in the order of the sections and their fields, then
 // the unknown variables. It changes nothing but the structs it is given.
 func Load(sections ...Section) error {
-	var errs Errors
 	known := map[string]bool{}
+	errs := load(known, sections)
+	errs = append(errs, unknown(known)...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// LoadSome is Load for a command that needs only some sections, such as
+// `vipvisor status` run in a shell that also holds a service's settings:
+// variables of other sections are not reported as unknown.
+func LoadSome(sections ...Section) error {
+	if errs := load(map[string]bool{}, sections); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func load(known map[string]bool, sections []Section) Errors {
+	var errs Errors
 	for _, s := range sections {
 		keys, failed, decodeErrs := decode(s.Spec, known)
 		sectionErrs := decodeErrs
@@ -75,10 +94,6 @@ func Load(sections ...Section) error {
 			sectionErrs = append(sectionErrs, skipFields(v.Validate(), failed)...)
 		}
 		errs = append(errs, inFieldOrder(sectionErrs, keys)...)
-	}
-	errs = append(errs, unknown(known)...)
-	if len(errs) == 0 {
-		return nil
 	}
 	return errs
 }
