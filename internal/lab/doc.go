@@ -36,6 +36,12 @@
 // namespace; sockets opened there stay in it, which is how Node.HTTPGet,
 // Node.Ping and the Client poller see the network from the node's side.
 //
+// Around that, the package has what the tests of a VIP need: NewClient
+// polls a URL from a node every 10ms and tells who answered and how long
+// the longest outage lasted; NginxConf writes an nginx configuration whose
+// answer names its node and whose /health can be made to fail; WaitFor
+// waits for a condition that only real time brings about.
+//
 // Every test that builds a lab needs root; RequireRoot skips it otherwise,
 // except under CI=true, where a missing privilege is a failure.
 package lab

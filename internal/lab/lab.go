@@ -32,7 +32,9 @@ var labNet = netip.MustParsePrefix("10.0.0.0/8")
 const cmdTimeout = 20 * time.Second
 
 // Lab is one Ethernet segment: a bridge in a switch namespace of its own and
-// the nodes joined to it. Its methods may be called from several goroutines.
+// the nodes joined to it. The lab and its nodes report failures to the test
+// given to New, with t.Fatalf, so methods that can fail are for the test's
+// own goroutine; Do, DialContext, HTTPGet, Ping and Client are safe from any.
 type Lab struct {
 	// ID is the random part of every name the lab makes.
 	ID string
@@ -63,7 +65,10 @@ func New(t testing.TB, subnet netip.Prefix) *Lab {
 	l := &Lab{ID: newID(t), Subnet: subnet, t: t, nodes: map[string]*Node{}}
 	l.SwitchNS = Prefix + l.ID + "-sw"
 	l.addNamespace(l.SwitchNS)
-	l.must(l.setSysctls(l.SwitchNS, switchSysctls))
+	l.must(setSysctls(l.SwitchNS, switchSysctls))
+	// No STP, so ports forward as soon as they are up; no multicast
+	// snooping, so VRRP adverts are flooded to every port whatever IGMP
+	// the nodes send or fail to send.
 	l.ip("-n", l.SwitchNS, "link", "add", Bridge, "type", "bridge",
 		"stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
 	l.ip("-n", l.SwitchNS, "link", "set", Bridge, "up")
@@ -122,9 +127,9 @@ func (l *Lab) addNamespace(ns string) {
 	})
 }
 
-// setSysctls writes net sysctls inside a namespace; keys are paths under
-// /proc/sys/net.
-func (l *Lab) setSysctls(ns string, kv [][2]string) error {
+// setSysctls writes net sysctls inside a namespace; keys are dotted and
+// relative to net.
+func setSysctls(ns string, kv [][2]string) error {
 	return do(ns, func() error {
 		for _, s := range kv {
 			if err := writeSysctl(s[0], s[1]); err != nil {

@@ -61,7 +61,7 @@ func (l *Lab) AddNode(name string, addr netip.Prefix) *Node {
 			n.dump()
 		}
 	})
-	l.must(l.setSysctls(n.NS, nodeSysctls))
+	l.must(setSysctls(n.NS, nodeSysctls))
 	l.ip("-n", l.SwitchNS, "link", "add", n.Port, "type", "veth", "peer", "name", Iface, "netns", n.NS)
 	l.ip("-n", l.SwitchNS, "link", "set", n.Port, "master", Bridge, "up")
 	l.ip("-n", n.NS, "addr", "add", addr.String(), "dev", Iface)
