@@ -123,19 +123,6 @@ func (v *vipvisor) wait(timeout time.Duration) int {
 	return v.cmd.ProcessState.ExitCode()
 }
 
-// waitLog waits until vipvisor's output contains text. It polls the file
-// the process writes; the bound only guards a hang.
-func (v *vipvisor) waitLog(text string, timeout time.Duration) {
-	v.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(v.log(), text) {
-		if time.Now().After(deadline) {
-			v.t.Fatalf("vipvisor never logged %q", text)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // events reads a fake child's event log.
 type events struct {
 	mu   sync.Mutex
