@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,7 +13,7 @@ import (
 
 func TestBadEnvironmentExits2AndStartsNothing(t *testing.T) {
 	env, ev := fakeEnv(t, "serve")
-	v := start(t, exec.Command(binary), baseEnv(append(env, "VIPVISOR_VRID=300", "VIPVISOR_CHECK_FALL=0")...))
+	v := start(t, soloNode(t).Command(binary), baseEnv(append(env, "VIPVISOR_VRID=300", "VIPVISOR_CHECK_FALL=0")...))
 	if code := v.wait(10 * time.Second); code != 2 {
 		t.Errorf("exit code %d, want 2", code)
 	}
@@ -30,7 +29,7 @@ func TestBadEnvironmentExits2AndStartsNothing(t *testing.T) {
 
 func TestSignalsReachTheChild(t *testing.T) {
 	env, ev := fakeEnv(t, "serve")
-	v := start(t, exec.Command(binary), baseEnv(env...))
+	v := start(t, soloNode(t).Command(binary), baseEnv(env...))
 	ev.waitFor(t, "ready ")
 	for _, tc := range []struct {
 		send syscall.Signal
@@ -52,7 +51,7 @@ func TestSignalsReachTheChild(t *testing.T) {
 
 func TestStopTimeoutEndsAStubbornChild(t *testing.T) {
 	env, ev := fakeEnv(t, "serve", "FAKECHILD_IGNORE=TERM", "VIPVISOR_STOP_TIMEOUT=500ms")
-	v := start(t, exec.Command(binary), baseEnv(env...))
+	v := start(t, soloNode(t).Command(binary), baseEnv(env...))
 	pid := readyPID(t, ev)
 	began := time.Now()
 	v.signal(syscall.SIGTERM)
@@ -73,7 +72,7 @@ func TestStopTimeoutEndsAStubbornChild(t *testing.T) {
 
 func TestSecondStopSignalKillsAtOnce(t *testing.T) {
 	env, ev := fakeEnv(t, "serve", "FAKECHILD_IGNORE=TERM")
-	v := start(t, exec.Command(binary), baseEnv(env...))
+	v := start(t, soloNode(t).Command(binary), baseEnv(env...))
 	pid := readyPID(t, ev)
 	v.signal(syscall.SIGTERM)
 	ev.waitFor(t, "signal TERM")
@@ -88,7 +87,7 @@ func TestSecondStopSignalKillsAtOnce(t *testing.T) {
 
 func TestChildDiesWithVipvisor(t *testing.T) {
 	env, ev := fakeEnv(t, "serve")
-	v := start(t, exec.Command(binary), baseEnv(env...))
+	v := start(t, soloNode(t).Command(binary), baseEnv(env...))
 	pid := readyPID(t, ev)
 	v.signal(syscall.SIGKILL)
 	v.wait(5 * time.Second)
@@ -98,9 +97,8 @@ func TestChildDiesWithVipvisor(t *testing.T) {
 // TestReapsOrphansAsPID1 runs vipvisor as PID 1 of a new PID namespace, as
 // a container entrypoint, with a child that leaves an orphan behind.
 func TestReapsOrphansAsPID1(t *testing.T) {
-	lab.RequireRoot(t)
 	env, ev := fakeEnv(t, "orphan", "FAKECHILD_AFTER=500ms")
-	v := start(t, exec.Command("unshare", "--pid", "--fork", "--kill-child", binary), baseEnv(env...))
+	v := start(t, soloNode(t).Command("unshare", "--pid", "--fork", "--kill-child", binary), baseEnv(env...))
 	ev.waitFor(t, "ready ")
 	// ev's pids are inside the namespace; find vipvisor's host pid as
 	// unshare's only child.

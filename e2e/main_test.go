@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/fakechild"
+	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
 // binary is the vipvisor built for this test run.
@@ -179,4 +181,12 @@ func procState(pid int) (state string, ppid int) {
 func gone(pid int) bool {
 	state, _ := procState(pid)
 	return state == "" || state == "Z"
+}
+
+// soloNode makes a lab of one node. Every vipvisor under test runs in a
+// network namespace the test made: its adverts, addresses and ARP never
+// reach the host's interfaces.
+func soloNode(t *testing.T) *lab.Node {
+	l := lab.New(t, netip.Prefix{})
+	return l.AddNode("solo", l.Host(11))
 }

@@ -3,35 +3,23 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestStatusEndpointAndCommand(t *testing.T) {
-	addr := freeAddr(t)
+	const addr = "127.0.0.1:9797"
+	n := soloNode(t)
 	env, ev := fakeEnv(t, "serve")
-	v := start(t, exec.Command(binary), append(baseEnv(env...), "VIPVISOR_STATUS_ADDR="+addr))
+	v := start(t, n.Command(binary), append(baseEnv(env...), "VIPVISOR_STATUS_ADDR="+addr))
 	pid := readyPID(t, ev)
 
 	// The command, run as a user would: in a shell that has only the address.
-	cmd := exec.Command(binary, "status")
+	cmd := n.Command(binary, "status")
 	cmd.Env = []string{"VIPVISOR_STATUS_ADDR=" + addr, "GORACE=atexit_sleep_ms=0"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -41,7 +29,7 @@ func TestStatusEndpointAndCommand(t *testing.T) {
 		t.Errorf("vipvisor status says %q, want %q", out, want)
 	}
 
-	cmd = exec.Command(binary, "status", "--json")
+	cmd = n.Command(binary, "status", "--json")
 	cmd.Env = []string{"VIPVISOR_STATUS_ADDR=" + addr, "GORACE=atexit_sleep_ms=0"}
 	out, err = cmd.Output()
 	if err != nil {
@@ -61,29 +49,27 @@ func TestStatusEndpointAndCommand(t *testing.T) {
 		t.Errorf("status --json child = %+v, want pid %d running, 1 start", st.Child, pid)
 	}
 
-	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 {
+	if code, body := get(t, n, "http://"+addr+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d %q while the child runs", code, body)
 	}
-	if _, body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, "\nvipvisor_child_up 1\n") {
+	if _, body := get(t, n, "http://"+addr+"/metrics"); !strings.Contains(body, "\nvipvisor_child_up 1\n") {
 		t.Errorf("/metrics lacks vipvisor_child_up 1:\n%s", body)
 	}
 	v.signal(syscall.SIGTERM)
 	v.wait(10 * time.Second)
 
-	cmd = exec.Command(binary, "status")
+	cmd = n.Command(binary, "status")
 	cmd.Env = []string{"VIPVISOR_STATUS_ADDR=" + addr, "GORACE=atexit_sleep_ms=0"}
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "is vipvisor running?") {
 		t.Errorf("status with nothing running: err %v, output %q", err, out)
 	}
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t *testing.T, n *lab.Node, url string) (int, string) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+	code, body, err := n.HTTPGet(url, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return code, body
 }

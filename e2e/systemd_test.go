@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -69,7 +68,7 @@ func TestSystemdNotifications(t *testing.T) {
 	sock, got := listenNotify(t)
 	env, ev := fakeEnv(t, "serve")
 	env = append(baseEnv(env...), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
-	v := start(t, exec.Command(binary), env)
+	v := start(t, soloNode(t).Command(binary), env)
 	ev.waitFor(t, "ready ")
 
 	var pings []time.Time

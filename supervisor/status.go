@@ -3,16 +3,22 @@ package supervisor
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/vipvisor/vipvisor/vrrp"
 )
 
 // Status is a snapshot of vipvisor's state, served at /status and read by
 // `vipvisor status`. The driver loop publishes a new one on every change.
 type Status struct {
-	Version  string      `json:"version"`
-	Stopping bool        `json:"stopping"`
-	Child    ChildStatus `json:"child"`
+	Version  string              `json:"version"`
+	Stopping bool                `json:"stopping"`
+	VRRP     vrrp.InstanceStatus `json:"vrrp"`
+	Child    ChildStatus         `json:"child"`
 }
 
 // ChildStatus is the child's part of Status.
@@ -26,20 +32,30 @@ type ChildStatus struct {
 	LastExit string    `json:"last_exit,omitempty"`
 }
 
-// Summary is the one line systemd shows as the unit's status.
+// Summary is the one line systemd shows as the unit's status: VRRP
+// state, priority and master, then the child's state.
 func (s Status) Summary() string {
+	v := s.VRRP
+	line := fmt.Sprintf("%s prio %d", v.State, v.Priority)
+	if v.Master != "" && v.Master != v.Primary {
+		line += ", master " + v.Master
+	}
+	if len(v.Faults) > 0 {
+		line += fmt.Sprintf(", fault: %s", strings.Join(v.Faults, ","))
+	}
 	c := s.Child
 	switch {
 	case s.Stopping:
-		return fmt.Sprintf("stopping %s", c.Command)
+		return line + "; stopping " + c.Command
 	case c.Running:
-		return fmt.Sprintf("%s running (pid %d)", c.Command, c.PID)
+		return fmt.Sprintf("%s; %s running (pid %d)", line, c.Command, c.PID)
 	}
-	return c.Command + " not running"
+	return line + "; " + c.Command + " not running"
 }
 
 // StatusHandler serves /status (JSON), /metrics (Prometheus text format)
-// and /healthz (200 while the child runs, else 503) from snapshots that
+// and /healthz (200 while the child runs and VRRP is not in FAULT, else
+// 503) from snapshots that
 // status returns.
 func StatusHandler(status func() Status) http.Handler {
 	mux := http.NewServeMux()
@@ -51,7 +67,7 @@ func StatusHandler(status func() Status) http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		s := status()
-		if !s.Child.Running || s.Stopping {
+		if !s.Child.Running || s.Stopping || s.VRRP.State == "FAULT" {
 			http.Error(w, s.Summary(), http.StatusServiceUnavailable)
 			return
 		}
@@ -70,6 +86,16 @@ func writeMetrics(w http.ResponseWriter, s Status) {
 	}
 	fmt.Fprintf(w, "# HELP vipvisor_build_info Build information.\n# TYPE vipvisor_build_info gauge\nvipvisor_build_info{version=%q} 1\n", s.Version)
 	metric("vipvisor_child_up", "gauge", "1 while the child process runs.", b2i(s.Child.Running))
+	metric("vipvisor_vrrp_master", "gauge", "1 while this node is the VRRP master.", b2i(s.VRRP.State == "MASTER"))
+	metric("vipvisor_vrrp_priority", "gauge", "The priority this node advertises.", s.VRRP.Priority)
+	fmt.Fprintf(w, "# HELP vipvisor_vrrp_state The VRRP state, 1 for the current one.\n# TYPE vipvisor_vrrp_state gauge\n")
+	for _, st := range []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"} {
+		fmt.Fprintf(w, "vipvisor_vrrp_state{state=%q} %d\n", st, b2i(s.VRRP.State == st))
+	}
+	fmt.Fprintf(w, "# HELP vipvisor_vrrp_dropped_adverts_total Received adverts dropped, by reason.\n# TYPE vipvisor_vrrp_dropped_adverts_total counter\n")
+	for _, reason := range slices.Sorted(maps.Keys(s.VRRP.Drops)) {
+		fmt.Fprintf(w, "vipvisor_vrrp_dropped_adverts_total{reason=%q} %d\n", reason, s.VRRP.Drops[reason])
+	}
 	metric("vipvisor_child_starts_total", "counter", "Child processes started, the first included.", s.Child.Starts)
 	metric("vipvisor_child_crashes_total", "counter", "Child runs that ended on their own.", s.Child.Crashes)
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vipvisor/vipvisor/vrrp"
 )
 
 // ChildExitError reports that the child ended on its own.
@@ -18,31 +20,51 @@ func (e *ChildExitError) Error() string {
 	return fmt.Sprintf("child exited on its own (%s) after %s", e.Exit.ProcessExit, e.Exit.Ran.Round(time.Millisecond))
 }
 
-// Supervisor is the driver loop: it starts the child, turns vipvisor's
-// signals into actions on it, reports to systemd and pings its watchdog.
+// Router is the VRRP instance as the supervisor drives it; vrrp.Instance
+// is the real one.
+type Router interface {
+	Run(ctx context.Context) error
+	SetHealthy(healthy bool)
+	SetFault(source string, on bool)
+	Shutdown() <-chan struct{}
+	Changes() <-chan vrrp.Change
+	Status() vrrp.InstanceStatus
+}
+
+// Supervisor is the driver loop: it starts the child and the VRRP
+// instance, turns vipvisor's signals into actions on them, reports to
+// systemd and pings its watchdog.
 type Supervisor struct {
 	child    *Child
+	router   Router
+	hook     *Hook
 	notifier *Notifier
 	log      *slog.Logger
 
 	signals  chan os.Signal
 	stopping bool
-	current  Status // owned by the driver loop
+	handover <-chan struct{} // closed once the router let its VIPs go
+	current  Status          // owned by the driver loop
 	status   atomic.Pointer[Status]
 }
 
-// New returns a Supervisor for child; version is reported in its status.
-func New(child *Child, notifier *Notifier, log *slog.Logger, version string) *Supervisor {
-	s := &Supervisor{child: child, notifier: notifier, log: log, signals: make(chan os.Signal, 8)}
-	s.current = Status{Version: version, Child: ChildStatus{Command: child.Name()}}
+// New returns a Supervisor for child and router; hook may be nil, version
+// is reported in the status.
+func New(child *Child, router Router, hook *Hook, notifier *Notifier, log *slog.Logger, version string) *Supervisor {
+	s := &Supervisor{child: child, router: router, hook: hook, notifier: notifier, log: log, signals: make(chan os.Signal, 8)}
+	s.current = Status{Version: version, Child: ChildStatus{Command: child.Name()}, VRRP: router.Status()}
 	snap := s.current
 	s.status.Store(&snap)
 	return s
 }
 
-// Status returns the latest snapshot; it is safe to call from any
-// goroutine.
-func (s *Supervisor) Status() Status { return *s.status.Load() }
+// Status returns the latest snapshot, with the router's counters as they
+// are now; it is safe to call from any goroutine.
+func (s *Supervisor) Status() Status {
+	snap := *s.status.Load()
+	snap.VRRP = s.router.Status()
+	return snap
+}
 
 // publish makes the loop's view visible to Status and to systemd.
 func (s *Supervisor) publish() {
@@ -58,16 +80,32 @@ var handled = []os.Signal{
 	syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2,
 }
 
-// Run starts the child and drives it until it has stopped: nil after a
-// graceful stop asked for by a signal or by ctx, a *ChildExitError when the
-// child ended on its own, another error when it could not start.
+// Run starts the VRRP instance and the child and drives them until they
+// have stopped: nil after a graceful stop asked for by a signal or by ctx,
+// a *ChildExitError when the child ended on its own, another error when
+// the child could not start or VRRP failed.
 func (s *Supervisor) Run(ctx context.Context) error {
 	signal.Notify(s.signals, handled...)
 	defer signal.Stop(s.signals)
+	defer s.hook.Close()
+	// The router gets a context of its own: ctx ending asks for the
+	// graceful handover, not for the hard stop a cancelled router does.
+	rctx, cancel := context.WithCancel(context.Background())
+	routerDone := make(chan error, 1)
+	routerExited := make(chan struct{})
+	go func() { routerDone <- s.router.Run(rctx); close(routerExited) }()
+	defer func() { cancel(); <-routerExited }()
+
 	if err := s.start(); err != nil {
 		return err
 	}
+	// A running child counts as healthy until probes judge it.
+	s.router.SetHealthy(true)
 	s.notifier.Ready(s.current.Summary())
+	return s.loop(ctx, routerDone)
+}
+
+func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 	var watchdog <-chan time.Time
 	if d := s.notifier.WatchdogInterval(); d > 0 {
 		t := time.NewTicker(d)
@@ -76,6 +114,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.notifier.Watchdog()
 	}
 	done := ctx.Done()
+	var failure error
 	for {
 		select {
 		case sig := <-s.signals:
@@ -83,17 +122,61 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		case <-done:
 			done = nil
 			s.stop("context ended")
+		case c := <-s.router.Changes():
+			s.changed(c)
+		case <-s.handover:
+			// The peer has the VIPs: only now is the child stopped, so
+			// clients were served throughout.
+			s.handover = nil
+			s.child.Stop()
+		case err := <-routerDone:
+			routerDone = nil
+			if err == nil && s.stopping {
+				continue
+			}
+			failure = fmt.Errorf("vrrp stopped: %w", err)
+			s.log.Error("VRRP failed; stopping the child", "err", err)
+			s.stopping = true
+			s.child.Stop()
 		case ex := <-s.child.Exits():
 			s.exited(ex)
 			if s.stopping {
 				s.log.Info("stopped", "child_status", ex.ProcessExit.String())
-				return nil
+				s.drainChanges()
+				return failure
 			}
-			return &ChildExitError{Exit: ex}
+			return s.yield(ex)
 		case <-watchdog:
 			s.notifier.Watchdog()
 		}
 	}
+}
+
+// yield answers a child that ended on its own: the router gives up its
+// VIPs at once (priority 0, FAULT) before vipvisor exits.
+func (s *Supervisor) yield(ex Exit) error {
+	s.router.SetFault("child", true)
+	<-s.router.Shutdown()
+	s.drainChanges()
+	return &ChildExitError{Exit: ex}
+}
+
+// drainChanges reports the transitions the router made while stopping.
+func (s *Supervisor) drainChanges() {
+	for {
+		select {
+		case c := <-s.router.Changes():
+			s.changed(c)
+		default:
+			return
+		}
+	}
+}
+
+func (s *Supervisor) changed(c vrrp.Change) {
+	s.hook.Notify(c)
+	s.current.VRRP = s.router.Status()
+	s.publish()
 }
 
 func (s *Supervisor) start() error {
@@ -134,14 +217,15 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 	}
 }
 
-// stop begins the graceful stop; Run returns when the child's exit arrives.
+// stop begins the graceful stop: the router hands the VIPs over first,
+// then the child is stopped; Run returns when the child's exit arrives.
 func (s *Supervisor) stop(why string) {
 	s.stopping = true
 	s.current.Stopping = true
 	s.log.Info("stopping", "reason", why)
 	s.notifier.Stopping(s.current.Summary())
 	s.publish()
-	s.child.Stop()
+	s.handover = s.router.Shutdown()
 }
 
 func (s *Supervisor) reload() {

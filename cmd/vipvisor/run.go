@@ -7,6 +7,7 @@ import (
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 	"github.com/vipvisor/vipvisor/supervisor"
+	"github.com/vipvisor/vipvisor/vrrp"
 )
 
 // run supervises the child named by args (or VIPVISOR_COMMAND) until it
@@ -28,8 +29,13 @@ func run(args []string) error {
 	defer cancel()
 	reaper := supervisor.NewReaper(log)
 	go reaper.Run(ctx)
+	router, err := vrrp.NewInstance(&s.VRRP, log)
+	if err != nil {
+		return err
+	}
 	child := supervisor.NewChild(&s.Child, argv, reaper, log)
-	sup := supervisor.New(child, supervisor.NewNotifier(log), log, version)
+	hook := supervisor.NewHook(s.VRRP.Notify, s.VRRP.VRID, reaper, log)
+	sup := supervisor.New(child, router, hook, supervisor.NewNotifier(log), log, version)
 	stopStatus, err := serveStatus(s.Ops.StatusAddr, sup)
 	if err != nil {
 		return err

@@ -1,0 +1,407 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultGroup is the IPv4 multicast group of VRRP (RFC 5798 §5.1.1.2).
+var defaultGroup = netip.AddrFrom4([4]byte{224, 0, 0, 18})
+
+// ConnConfig is what the socket needs to know.
+type ConnConfig struct {
+	// Interface carries the adverts. The socket is bound to it.
+	Interface string
+	// VRID is our virtual router ID, 1–255.
+	VRID uint8
+	// Version is 2 (RFC 3768) or 3 (RFC 5798).
+	Version int
+	// Group is the multicast group, used when Peers is empty; the zero
+	// Addr means defaultGroup. In unicast mode it is the address that old
+	// unicast v3 checksums cover (see Advert.Dst).
+	Group netip.Addr
+	// Peers are the unicast peers; empty means multicast. A peer equal to
+	// our primary address is skipped by Send, so that every node can be
+	// given the same list.
+	Peers []netip.Addr
+	// AuthPass is the v2 simple password, at most 8 characters; empty
+	// means auth type 0.
+	AuthPass string
+	// Interval is our advert interval. v2 adverts with another interval
+	// are dropped (RFC 3768 §7.1, as keepalived does); v3 ones are
+	// accepted, and logged at a bounded rate.
+	Interval time.Duration
+	// VIPs are our virtual addresses, put in every advert. A received
+	// list that differs is logged at a bounded rate, not dropped.
+	VIPs []netip.Addr
+	// Log receives the drop and mismatch lines; nil discards them.
+	Log *slog.Logger
+}
+
+// Conn is the VRRP socket of one virtual router on one interface: a raw
+// IPv4 socket of protocol 112, bound to the interface (SO_BINDTODEVICE),
+// that sends our adverts and receives the peers'.
+//
+// Sent adverts leave with TTL 255 (RFC 5798 §5.1.1.3), TOS 0xc0 (network
+// control, as keepalived) and, as source, the interface's primary address:
+// every write carries an IP_PKTINFO control message naming it, so the
+// kernel neither picks a VIP that happens to come first on the interface
+// nor accepts an address that is no longer there.
+//
+// Receive may be called by one goroutine at a time; Send, Refresh, Primary,
+// Drops and Close may be called concurrently with it and with each other.
+type Conn struct {
+	ifname  string
+	ifindex int
+	ipc     *net.IPConn
+	rules   rxRules
+	dsts    []netip.Addr // where Send sends: the group, or the peers
+	advert  Advert       // what Send sends, but Priority, Src and Dst
+	log     *slog.Logger
+	now     func() time.Time // a seam: tests pin the rate limiter's clock
+	limit   *rateLimiter
+	drops   DropCounts
+
+	mu      sync.Mutex
+	primary netip.Addr
+	sbuf    []byte
+
+	rbuf, oob []byte // Receive's own
+}
+
+// Listen opens the VRRP socket described by cfg: bound to the interface,
+// with our TTL and TOS, joined to the group in multicast mode. It fails if
+// the interface does not exist or has no IPv4 address of its own to send
+// from (a VIP does not count).
+func Listen(cfg ConnConfig) (*Conn, error) {
+	c, err := newConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
+	}
+	c.ifindex, c.rules.ifIndex = ifi.Index, ifi.Index
+	if c.primary, err = primaryAddr(ifi, c.rules.vips); err != nil {
+		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
+	}
+	if c.ipc, err = listenRaw(cfg.Interface); err != nil {
+		return nil, err
+	}
+	if err := c.setOptions(); err != nil {
+		c.ipc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newConn checks cfg and builds everything of a Conn but the socket.
+func newConn(cfg ConnConfig) (*Conn, error) {
+	group := cfg.Group
+	if !group.IsValid() {
+		group = defaultGroup
+	}
+	c := &Conn{
+		ifname: cfg.Interface,
+		rules: rxRules{vrid: cfg.VRID, version: cfg.Version, group: group,
+			peers: slices.Clone(cfg.Peers), interval: cfg.Interval, vips: slices.Clone(cfg.VIPs)},
+		log:   cfg.Log,
+		now:   time.Now,
+		limit: newRateLimiter(dropLogPeriod),
+		rbuf:  make([]byte, 2048), // an advert is at most 20+40+1036 bytes
+		oob:   make([]byte, 64),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("interface", cfg.Interface, "vrid", cfg.VRID)
+	c.advert = Advert{Version: cfg.Version, VRID: cfg.VRID, Interval: cfg.Interval, Addrs: c.rules.vips}
+	if cfg.AuthPass != "" {
+		if cfg.Version != 2 || len(cfg.AuthPass) > 8 {
+			return nil, fmt.Errorf("vrrp: listen on %s: a password needs version 2 and at most 8 characters", cfg.Interface)
+		}
+		c.rules.authType, c.rules.authData = 1, Password(cfg.AuthPass)
+		c.advert.AuthType, c.advert.AuthData = 1, c.rules.authData
+	}
+	c.dsts = c.rules.peers
+	if len(c.dsts) == 0 {
+		if !group.Is4() || !group.IsMulticast() {
+			return nil, fmt.Errorf("vrrp: listen on %s: group %v is not an IPv4 multicast address", cfg.Interface, group)
+		}
+		c.dsts = []netip.Addr{group}
+	}
+	for _, p := range cfg.Peers {
+		if !p.Is4() || p.IsMulticast() || p.IsUnspecified() {
+			return nil, fmt.Errorf("vrrp: listen on %s: peer %v is not an IPv4 unicast address", cfg.Interface, p)
+		}
+	}
+	// Encode one advert now, so that a bad version, VRID, interval or
+	// address list fails here, not at the first Send.
+	probe := c.advert
+	probe.Src, probe.Dst = c.dsts[0], c.dsts[0]
+	if _, err := probe.MarshalBinary(); err != nil {
+		return nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
+	}
+	return c, nil
+}
+
+// listenRaw opens the raw socket, bound to ifname before it sees a packet,
+// and subscribed to no multicast group it has not joined itself
+// (IP_MULTICAST_ALL off: another program's group stays out).
+func listenRaw(ifname string) (*net.IPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		cerr := rc.Control(func(fd uintptr) {
+			if err = unix.BindToDevice(int(fd), ifname); err != nil {
+				err = fmt.Errorf("bind to device: %w", err)
+				return
+			}
+			if err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
+				err = fmt.Errorf("IP_MULTICAST_ALL: %w", err)
+			}
+		})
+		return errors.Join(cerr, err)
+	}}
+	pc, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip4:%d", ipProtoVRRP), "0.0.0.0")
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", ifname, err)
+	}
+	return pc.(*net.IPConn), nil
+}
+
+// setOptions sets what the socket needs: IP_PKTINFO to learn the arrival
+// interface, TTL 255 and TOS 0xc0 on send, and in multicast mode the
+// outgoing interface, no loopback and membership of the group.
+func (c *Conn) setOptions() error {
+	ip, idx := unix.IPPROTO_IP, int32(c.ifindex)
+	opts := []sockopt{
+		{"IP_PKTINFO", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_PKTINFO, 1) }},
+		{"IP_TOS", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_TOS, 0xc0) }},
+		{"IP_TTL", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_TTL, 255) }},
+	}
+	if !c.rules.unicast() {
+		mreq := &unix.IPMreqn{Multiaddr: c.rules.group.As4(), Ifindex: idx}
+		opts = append(opts,
+			sockopt{"IP_MULTICAST_IF", func(fd int) error {
+				return unix.SetsockoptIPMreqn(fd, ip, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: idx})
+			}},
+			sockopt{"IP_MULTICAST_TTL", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_MULTICAST_TTL, 255) }},
+			sockopt{"IP_MULTICAST_LOOP", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_MULTICAST_LOOP, 0) }},
+			sockopt{"join", func(fd int) error { return unix.SetsockoptIPMreqn(fd, ip, unix.IP_ADD_MEMBERSHIP, mreq) }},
+		)
+	}
+	rc, err := c.ipc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("vrrp: socket on %s: %w", c.ifname, err)
+	}
+	for _, o := range opts {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = o.set(int(fd)) }); err != nil {
+			return fmt.Errorf("vrrp: socket on %s: %w", c.ifname, err)
+		}
+		switch {
+		case serr == nil:
+		case o.name == "join":
+			return fmt.Errorf("vrrp: join %s on %s: %w", c.rules.group, c.ifname, serr)
+		default:
+			return fmt.Errorf("vrrp: set %s on %s: %w", o.name, c.ifname, serr)
+		}
+	}
+	return nil
+}
+
+// sockopt is one socket option setOptions sets, named for its error.
+type sockopt struct {
+	name string
+	set  func(fd int) error
+}
+
+// Primary returns the interface's primary IPv4 address: the source of our
+// adverts and our address in the tie-break of equal priorities (RFC 5798
+// §6.4.3). It is invalid after a Refresh that found no address.
+func (c *Conn) Primary() netip.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.primary
+}
+
+// Refresh reads the primary address again; the driver calls it after a
+// link or address change. With no address left, Primary becomes invalid,
+// Send fails, and Refresh says so. A re-created interface (same name, new
+// index) is an error too: the socket stays bound to the old one and must
+// be opened again. Like Listen, Refresh looks at the network namespace of
+// the calling thread.
+func (c *Conn) Refresh() error {
+	ifi, err := net.InterfaceByName(c.ifname)
+	if err != nil {
+		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
+	}
+	if ifi.Index != c.ifindex {
+		return fmt.Errorf("vrrp: refresh %s: the interface was re-created (index %d, was %d); open the socket again",
+			c.ifname, ifi.Index, c.ifindex)
+	}
+	p, err := primaryAddr(ifi, c.rules.vips)
+	if err != nil && !errors.Is(err, errNoAddress) {
+		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
+	}
+	c.mu.Lock()
+	c.primary = p
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
+	}
+	return nil
+}
+
+// Send sends one advert with priority prio: to the group, or to every
+// peer, each with its own destination in the v3 pseudo-header (RFC 5798
+// §5.2.8). A failure to one peer does not stop the others; the errors are
+// joined.
+func (c *Conn) Send(prio uint8) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.primary.IsValid() {
+		return fmt.Errorf("vrrp: send on %s: no IPv4 address to send from", c.ifname)
+	}
+	oob := unix.PktInfo4(&unix.Inet4Pktinfo{Ifindex: int32(c.ifindex), Spec_dst: c.primary.As4()})
+	var errs []error
+	for _, dst := range c.dsts {
+		if dst == c.primary {
+			continue
+		}
+		a := c.advert
+		a.Priority, a.Src, a.Dst = prio, c.primary, dst
+		b, err := a.AppendBinary(c.sbuf[:0])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp: send on %s: %w", c.ifname, err))
+			continue
+		}
+		c.sbuf = b
+		if _, _, err := c.ipc.WriteMsgIP(b, oob, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+			errs = append(errs, fmt.Errorf("vrrp: send advert from %s to %s on %s: %w", c.primary, dst, c.ifname, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Receive blocks until an acceptable advert for our virtual router
+// arrives, and returns it with Src set to the sender's address. Every
+// packet it drops on the way is counted by reason (see Drops) and logged
+// at most once per reason every 10 seconds, with the number left unlogged;
+// so are the differences it accepts. After Close it returns an error
+// matching net.ErrClosed.
+func (c *Conn) Receive() (*Advert, error) {
+	for {
+		n, oobn, flags, _, err := c.ipc.ReadMsgIP(c.rbuf, c.oob)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp: receive on %s: %w", c.ifname, err)
+		}
+		a, p, err := c.accept(c.rbuf[:n], c.oob[:oobn], flags)
+		if err != nil {
+			r := dropReasonOf(err)
+			c.drops.Add(r)
+			c.logRated(dropLevel(r), r.String(), "vrrp: advert dropped",
+				"reason", r.String(), "src", p.src, "err", err)
+			continue
+		}
+		for _, note := range c.rules.notes(a, p) {
+			c.logRated(note.level(), note.String(), "vrrp: advert accepted, but differs from ours",
+				"difference", note.String(), "src", a.Src, "interval", a.Interval,
+				"our_interval", c.rules.interval, "addrs", a.Addrs, "our_addrs", c.rules.vips)
+		}
+		return a, nil
+	}
+}
+
+// accept turns what one read returned into a checked advert.
+func (c *Conn) accept(b, oob []byte, flags int) (*Advert, rxPacket, error) {
+	if flags&unix.MSG_TRUNC != 0 {
+		return nil, rxPacket{}, rejected(BadLength, "datagram longer than %d bytes", len(b))
+	}
+	p, err := parseIPv4(b, pktinfoIndex(oob))
+	if err != nil {
+		return nil, p, err
+	}
+	a, err := c.rules.check(p, c.Primary())
+	return a, p, err
+}
+
+// logRated logs at most one line per key and dropLogPeriod, adding how
+// many were left out since the previous one.
+func (c *Conn) logRated(level slog.Level, key, msg string, args ...any) {
+	ctx := context.Background()
+	if !c.log.Enabled(ctx, level) {
+		return
+	}
+	ok, suppressed := c.limit.Allow(key, c.now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	c.log.Log(ctx, level, msg, args...)
+}
+
+// Drops returns how many packets Receive dropped, by reason (see
+// DropReason.String), every reason present; for /metrics and tests.
+func (c *Conn) Drops() map[string]uint64 { return c.drops.Snapshot() }
+
+// Close closes the socket, which leaves the group. A blocked Receive
+// returns an error matching net.ErrClosed.
+func (c *Conn) Close() error {
+	if err := c.ipc.Close(); err != nil {
+		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifname, err)
+	}
+	return nil
+}
+
+// errNoAddress: the interface has no IPv4 address we may send from.
+var errNoAddress = errors.New("no IPv4 address of its own (VIPs do not count)")
+
+// primaryAddr returns the primary IPv4 address of ifi (see pickPrimary).
+func primaryAddr(ifi *net.Interface, vips []netip.Addr) (netip.Addr, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("list addresses: %w", err)
+	}
+	var list []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				list = append(list, ip.Unmap())
+			}
+		}
+	}
+	if a, ok := pickPrimary(list, vips); ok {
+		return a, nil
+	}
+	return netip.Addr{}, errNoAddress
+}
+
+// pickPrimary chooses our source address among an interface's addresses,
+// given in the kernel's order: the first IPv4 one that is not one of our
+// VIPs. The kernel lists primary addresses before secondary ones
+// (inet_insert_ifa), so a VIP in the node's own subnet, a secondary, comes
+// late anyway; a VIP that is a primary of its own (a /32, or one added
+// before the node's address) may come first, which is why VIPs are
+// skipped by name: the kernel's own choice would be the VIP.
+func pickPrimary(addrs, vips []netip.Addr) (netip.Addr, bool) {
+	for _, a := range addrs {
+		if a.Is4() && !a.IsLoopback() && !a.IsUnspecified() && !slices.Contains(vips, a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}

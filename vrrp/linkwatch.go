@@ -1,0 +1,324 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// watchRcvBuf is the receive buffer asked for each netlink subscription
+// (the kernel caps it at net.core.rmem_max). A flush of a few hundred
+// addresses must fit: an overflow ends the subscription with ENOBUFS.
+const watchRcvBuf = 1 << 20
+
+// LinkEventKind says what a LinkEvent reports.
+type LinkEventKind int
+
+const (
+	// LinkDown reports that the interface stopped being usable: it was
+	// set administratively down, lost its carrier, went dormant or
+	// testing, or was deleted. See VIPs.LinkUp.
+	LinkDown LinkEventKind = iota + 1
+	// LinkUp reports that the interface is usable again.
+	LinkUp
+	// VIPDeleted reports that an address of one of the VIPs left the
+	// interface; LinkEvent.Addr is the prefix as the kernel had it.
+	VIPDeleted
+	// PrimaryChanged reports a new primary IPv4 address (see
+	// VIPs.Primary); LinkEvent.Addr is the zero Prefix when the
+	// interface has none left.
+	PrimaryChanged
+)
+
+var linkEventKindNames = [...]string{
+	LinkDown:       "LinkDown",
+	LinkUp:         "LinkUp",
+	VIPDeleted:     "VIPDeleted",
+	PrimaryChanged: "PrimaryChanged",
+}
+
+// String returns the constant's name, such as "VIPDeleted".
+func (k LinkEventKind) String() string {
+	if k > 0 && int(k) < len(linkEventKindNames) {
+		return linkEventKindNames[k]
+	}
+	return fmt.Sprintf("LinkEventKind(%d)", int(k))
+}
+
+// LinkEvent is something about the interface that the driver must react
+// to, as reported by VIPs.Watch.
+type LinkEvent struct {
+	Kind LinkEventKind
+	// Addr is the deleted VIP for VIPDeleted and the new primary address
+	// for PrimaryChanged; it is the zero Prefix otherwise.
+	Addr netip.Prefix
+}
+
+// String returns the kind, followed by the address if there is one.
+func (e LinkEvent) String() string {
+	if e.Kind == VIPDeleted || e.Kind == PrimaryChanged {
+		return e.Kind.String() + " " + eventAddrString(e.Addr)
+	}
+	return e.Kind.String()
+}
+
+func eventAddrString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return "none"
+	}
+	return p.String()
+}
+
+// Watch reports on out, until ctx ends, what the driver must react to:
+// the link going down or up (as VIPs.LinkUp defines it), an address of one
+// of the VIPs leaving the interface, and a change of the primary IPv4
+// address. It returns nil when ctx ends.
+//
+// Reports are changes against what the caller last learnt from LinkUp,
+// Primary or Watch itself. A state the caller has not asked for is
+// reported once at the start: a Watch without a prior LinkUp begins with
+// LinkUp or LinkDown, and one without a prior Primary with PrimaryChanged.
+// So a driver that calls LinkUp and Primary at start-up and then Watch
+// misses nothing that happens between the two and hears nothing twice.
+//
+// VIPDeleted is reported for every deletion while Watch runs, whoever made
+// it: an operator, a network manager flushing the interface, or this
+// process's own Remove and RemoveStale. The driver decides what matters
+// (re-adding while master); what was deleted before Watch started, Present
+// tells. The kernel by itself keeps IPv4 addresses across a down and up;
+// it is network managers that flush them when the carrier goes, and that
+// arrives here as VIPDeleted events.
+//
+// Watch subscribes to netlink link and address updates in the namespace of
+// NewVIPs, so it may run on any goroutine. out should be buffered and
+// drained promptly: while a send blocks, updates queue in the kernel, and
+// if its buffer overflows the subscription ends. Watch then returns an
+// error; events may have been lost, so the caller should ask LinkUp,
+// Present and Primary again and start a new Watch. Run one Watch at a
+// time: Watches share what the caller was last told, so a second would miss
+// what the first reported.
+func (v *VIPs) Watch(ctx context.Context, out chan<- LinkEvent) error {
+	w := &linkWatch{v: v, out: out, errs: make(chan error, 16)}
+	err := w.subscribe()
+	defer w.close()
+	if err != nil {
+		return fmt.Errorf("vrrp: watch %s: %w", v.ifname, err)
+	}
+	// The state is asked for after subscribing, so that no change can
+	// fall between the answers and the updates. An update already queued
+	// may then be older than an answer; it reports a change that really
+	// happened, and the last report is the current state.
+	for _, note := range []func() (LinkEvent, bool, error){v.noteLinkNow, v.notePrimary} {
+		if ev, ok, err := note(); err != nil {
+			return err
+		} else if ok && !w.send(ctx, ev) {
+			return nil
+		}
+	}
+	for {
+		var ev LinkEvent
+		var ok bool
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case u, open := <-w.links:
+			if !open {
+				return w.stopped("link")
+			}
+			ev, ok = v.onLink(u)
+		case u, open := <-w.addrs:
+			if !open {
+				return w.stopped("address")
+			}
+			ev, ok, err = v.onAddr(u)
+		case cbErr := <-w.errs:
+			// A fatal error is followed by its channel closing.
+			w.lastErr = cbErr
+			v.log.Warn("netlink subscription", "iface", v.ifname, "err", cbErr)
+		}
+		if err != nil {
+			return err
+		}
+		if ok {
+			v.log.Debug("link event", "iface", v.ifname, "event", ev)
+			if !w.send(ctx, ev) {
+				return nil
+			}
+		}
+	}
+}
+
+// linkWatch is one run of Watch: its two subscriptions and their errors.
+type linkWatch struct {
+	v        *VIPs
+	out      chan<- LinkEvent
+	links    chan netlink.LinkUpdate
+	addrs    chan netlink.AddrUpdate
+	done     chan struct{}
+	errs     chan error // from the subscriptions' ErrorCallback
+	lastErr  error      // the last of them Watch read
+	stopping atomic.Bool
+}
+
+// subscribe opens both subscriptions in the namespace of the VIPs.
+//
+// Neither lists what exists (ListExisting): netlink sends that dump
+// request to the subscription's multicast groups as well as to the kernel,
+// which needs CAP_NET_ADMIN and shows the request to every other listener.
+// Watch asks for the state directly instead.
+func (w *linkWatch) subscribe() error {
+	w.done = make(chan struct{})
+	links := make(chan netlink.LinkUpdate, 16)
+	addrs := make(chan netlink.AddrUpdate, 64)
+	return runInNetns(w.v.ns, func() error {
+		err := netlink.LinkSubscribeWithOptions(links, w.done, netlink.LinkSubscribeOptions{
+			ErrorCallback:     w.callback,
+			ReceiveBufferSize: watchRcvBuf,
+		})
+		if err != nil {
+			return fmt.Errorf("subscribe to link updates: %w", err)
+		}
+		w.links = links
+		err = netlink.AddrSubscribeWithOptions(addrs, w.done, netlink.AddrSubscribeOptions{
+			ErrorCallback:     w.callback,
+			ReceiveBufferSize: watchRcvBuf,
+		})
+		if err != nil {
+			return fmt.Errorf("subscribe to address updates: %w", err)
+		}
+		w.addrs = addrs
+		return nil
+	})
+}
+
+// close ends the subscriptions and waits for their goroutines: each closes
+// its channel once its socket is closed, and may first be blocked sending
+// an update, so the channels are drained until then.
+func (w *linkWatch) close() {
+	w.stopping.Store(true)
+	close(w.done)
+	if w.links != nil {
+		for range w.links {
+		}
+	}
+	if w.addrs != nil {
+		for range w.addrs {
+		}
+	}
+}
+
+// callback is the subscriptions' ErrorCallback. It runs on their
+// goroutines and hands errors to Watch's loop, dropping them when the loop
+// lags (a fatal error also closes a channel, so it cannot go unnoticed).
+func (w *linkWatch) callback(err error) {
+	if w.stopping.Load() {
+		return // the socket was closed on purpose
+	}
+	select {
+	case w.errs <- err:
+	default:
+	}
+}
+
+// stopped explains a subscription that ended although ctx did not, with
+// the last error its callback reported, if any.
+func (w *linkWatch) stopped(what string) error {
+	cause := w.lastErr
+	if cause == nil {
+		cause = errors.New("subscription closed")
+	}
+	for drained := false; !drained; {
+		select {
+		case err := <-w.errs:
+			cause = err
+		default:
+			drained = true
+		}
+	}
+	return fmt.Errorf("vrrp: watch %s: %s updates stopped, events may be lost: %w", w.v.ifname, what, cause)
+}
+
+// send delivers ev unless ctx ends first.
+func (w *linkWatch) send(ctx context.Context, ev LinkEvent) bool {
+	select {
+	case w.out <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// onLink turns a link update for the interface into LinkDown or LinkUp
+// when the state differs from what the caller knows. A deleted link is
+// down.
+func (v *VIPs) onLink(u netlink.LinkUpdate) (LinkEvent, bool) {
+	if int(u.IfInfomsg.Index) != v.index {
+		return LinkEvent{}, false
+	}
+	up := u.Header.Type == unix.RTM_NEWLINK && linkFlagsUp(u.IfInfomsg.Flags)
+	return v.noteLink(up)
+}
+
+// noteLinkNow asks for the link state and returns LinkUp or LinkDown if
+// the caller does not know it yet.
+func (v *VIPs) noteLinkNow() (LinkEvent, bool, error) {
+	l, err := v.h.LinkByIndex(v.index)
+	if err != nil {
+		return LinkEvent{}, false, fmt.Errorf("vrrp: watch %s: link state: %w", v.ifname, err)
+	}
+	ev, ok := v.noteLink(linkFlagsUp(l.Attrs().RawFlags))
+	return ev, ok, nil
+}
+
+// noteLink records the link state and returns the event that reports it,
+// if the caller does not know it yet.
+func (v *VIPs) noteLink(up bool) (LinkEvent, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.upKnown && v.up == up {
+		return LinkEvent{}, false
+	}
+	v.upKnown, v.up = true, up
+	if up {
+		return LinkEvent{Kind: LinkUp}, true
+	}
+	return LinkEvent{Kind: LinkDown}, true
+}
+
+// onAddr turns an address update for the interface into VIPDeleted, or,
+// for an address that is not a VIP, checks whether the primary changed.
+func (v *VIPs) onAddr(u netlink.AddrUpdate) (LinkEvent, bool, error) {
+	p, ok := ipNetPrefix(u.LinkAddress)
+	if u.LinkIndex != v.index || !ok {
+		return LinkEvent{}, false, nil
+	}
+	if v.isVIP[p.Addr()] {
+		if u.NewAddr {
+			return LinkEvent{}, false, nil
+		}
+		return LinkEvent{Kind: VIPDeleted, Addr: p}, true, nil
+	}
+	return v.notePrimary()
+}
+
+// notePrimary asks for the primary address and returns PrimaryChanged if
+// the caller does not know it yet.
+func (v *VIPs) notePrimary() (LinkEvent, bool, error) {
+	p, err := v.findPrimary()
+	if err != nil {
+		return LinkEvent{}, false, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.primKnown && v.primary == p {
+		return LinkEvent{}, false, nil
+	}
+	v.primKnown, v.primary = true, p
+	return LinkEvent{Kind: PrimaryChanged, Addr: p}, true, nil
+}

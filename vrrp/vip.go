@@ -1,0 +1,367 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// vipNetlinkTimeout bounds every netlink request, so a wedged kernel call
+// becomes an error instead of a hung driver.
+const vipNetlinkTimeout = 5 * time.Second
+
+// vipDumpRetries is how often a dump interrupted by a concurrent change
+// (NLM_F_DUMP_INTR) is repeated before its partial answer is used.
+const vipDumpRetries = 3
+
+// VIPs manages the virtual addresses on one interface with netlink.
+//
+// A VIPs belongs to the network namespace of the thread that called
+// NewVIPs: its netlink socket is opened there, and Watch subscribes there,
+// whichever thread or goroutine later calls its methods. In production
+// that is simply the process's namespace; a test may call NewVIPs inside
+// lab's Node.Do and use the VIPs from any goroutine afterwards.
+//
+// The interface is resolved once, by NewVIPs. If it is deleted and made
+// again (a new index), make a new VIPs.
+//
+// A VIP with a prefix shorter than /32 inside the subnet of the node's own
+// address is added as a secondary address. Should it ever become the
+// primary of that subnet (the node's address was removed and added again
+// while the VIP was there), removing the VIP removes the node's address
+// with it, unless net.ipv4.conf.IFACE.promote_secondaries is 1 (systemd's
+// default). /32 VIPs are not affected.
+//
+// The methods are safe for concurrent use, except that only one Watch
+// may run at a time.
+type VIPs struct {
+	ifname string
+	index  int
+	vips   []netip.Prefix
+	log    *slog.Logger
+
+	ns    netns.NsHandle  // the namespace NewVIPs ran in
+	h     *netlink.Handle // route socket opened in ns
+	link  netlink.Link    // the interface, as NewVIPs found it
+	isVIP map[netip.Addr]bool
+
+	// What the caller was last told about the link state and the primary
+	// address, by LinkUp, Primary or Watch. Watch reports a change against
+	// this, so nothing is reported twice and nothing falls in the gap
+	// between LinkUp at start-up and Watch.
+	mu        sync.Mutex
+	upKnown   bool
+	up        bool
+	primKnown bool
+	primary   netip.Prefix
+}
+
+// NewVIPs resolves ifname in the calling thread's network namespace and
+// returns a VIPs for vips, which must be IPv4 prefixes whose address is the
+// VIP itself (10.0.0.5/24 means address 10.0.0.5 with prefix length 24).
+// A nil log discards messages. The error names the interface if it does not
+// exist.
+func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	v := &VIPs{ifname: ifname, vips: slices.Clone(vips), log: log, isVIP: map[netip.Addr]bool{}}
+	for _, p := range v.vips {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return nil, fmt.Errorf("vrrp: VIP %s on %s: not an IPv4 address with prefix length", p, ifname)
+		}
+		v.isVIP[p.Addr()] = true
+	}
+	// The namespace and the socket must come from one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var err error
+	if v.ns, err = thisNetns(); err != nil {
+		return nil, fmt.Errorf("vrrp: %s: get network namespace: %w", ifname, err)
+	}
+	if v.h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		v.ns.Close()
+		return nil, fmt.Errorf("vrrp: %s: open netlink socket: %w", ifname, err)
+	}
+	if err := v.h.SetSocketTimeout(vipNetlinkTimeout); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("vrrp: %s: netlink socket timeout: %w", ifname, err)
+	}
+	if v.link, err = v.h.LinkByName(ifname); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
+	}
+	v.index = v.link.Attrs().Index
+	return v, nil
+}
+
+// Close releases the netlink socket and the namespace handle; the VIPs
+// must not be used afterwards. The addresses are left as they are: call
+// Remove first to take them away.
+func (v *VIPs) Close() error {
+	v.h.Close()
+	return v.ns.Close()
+}
+
+// Add adds every VIP to the interface. It is idempotent: netlink's
+// AddrReplace leaves a VIP that is already there in place, so adding twice
+// is not an error. It tries every VIP and returns the failures joined.
+//
+// A copy of a VIP's address with another prefix length is left alone; the
+// kernel then holds both.
+func (v *VIPs) Add() error {
+	var errs []error
+	for _, p := range v.vips {
+		err := v.h.AddrReplace(v.link, vipNetlinkAddr(p))
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("vrrp: add %s on %s: %w", p, v.ifname, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Remove removes every VIP, with its configured prefix length, from the
+// interface. A VIP that is not there (EADDRNOTAVAIL) is not an error. It
+// tries every VIP and returns the failures joined.
+//
+// Each removal also reaches a running Watch as a VIPDeleted event.
+func (v *VIPs) Remove() error {
+	var errs []error
+	for _, p := range v.vips {
+		if err := v.del(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Present returns, in configuration order and with their configured prefix
+// lengths, the VIPs that are on the interface now. It compares addresses
+// only: a VIP found with another prefix length counts as present, because
+// the node answers ARP for its address either way.
+func (v *VIPs) Present() ([]netip.Prefix, error) {
+	addrs, err := v.addrs()
+	if err != nil {
+		return nil, err
+	}
+	on := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		on[a.prefix.Addr()] = true
+	}
+	var present []netip.Prefix
+	for _, p := range v.vips {
+		if on[p.Addr()] {
+			present = append(present, p)
+		}
+	}
+	return present, nil
+}
+
+// RemoveStale removes every address on the interface that is one of the
+// VIPs, whatever its prefix length: copies an earlier run left behind when
+// it was killed without cleaning up. Other addresses are not touched. It
+// logs each removal and returns the prefixes it removed, as they were found.
+//
+// Call it at start-up, before the node can be master. A VIP that is also
+// the interface's own address (an address owner, priority 255) would be
+// removed too.
+func (v *VIPs) RemoveStale() (removed []netip.Prefix, err error) {
+	addrs, err := v.addrs()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, a := range addrs {
+		if !v.isVIP[a.prefix.Addr()] {
+			continue
+		}
+		if err := v.del(a.prefix); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		v.log.Info("removed stale VIP", "iface", v.ifname, "vip", a.prefix)
+		removed = append(removed, a.prefix)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Primary returns the interface's primary IPv4 address, the source of
+// adverts: the first address in the kernel's order that is not one of the
+// VIPs and not flagged secondary, or failing that the first that is not one
+// of the VIPs (a VIP in the node's subnet that the kernel promoted to
+// primary makes the node's own address its secondary). It is the zero
+// Prefix when there is none. Watch reports later changes as PrimaryChanged.
+func (v *VIPs) Primary() (netip.Prefix, error) {
+	p, err := v.findPrimary()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	v.mu.Lock()
+	v.primKnown, v.primary = true, p
+	v.mu.Unlock()
+	return p, nil
+}
+
+// LinkUp reports whether the interface is up now, in the sense of Watch:
+// administratively up (IFF_UP) and running (IFF_RUNNING, which the kernel
+// sets when the operational state is UP or UNKNOWN, that is when the
+// carrier is present and the link is neither dormant nor testing). Watch
+// reports later changes against this answer.
+func (v *VIPs) LinkUp() (bool, error) {
+	l, err := v.h.LinkByIndex(v.index)
+	if err != nil {
+		return false, fmt.Errorf("vrrp: link state of %s: %w", v.ifname, err)
+	}
+	up := linkFlagsUp(l.Attrs().RawFlags)
+	v.mu.Lock()
+	v.upKnown, v.up = true, up
+	v.mu.Unlock()
+	return up, nil
+}
+
+// linkFlagsUp is the definition of a usable link: IFF_UP and IFF_RUNNING.
+func linkFlagsUp(flags uint32) bool {
+	const want = unix.IFF_UP | unix.IFF_RUNNING
+	return flags&want == want
+}
+
+// del removes one address; one that is not there is not an error.
+func (v *VIPs) del(p netip.Prefix) error {
+	err := v.h.AddrDel(v.link, vipNetlinkAddr(p))
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("vrrp: remove %s from %s: %w", p, v.ifname, err)
+	}
+	return nil
+}
+
+// vipIfAddr is an IPv4 address on the interface with its IFA_F_* flags.
+type vipIfAddr struct {
+	prefix netip.Prefix
+	flags  int
+}
+
+// addrs lists the interface's IPv4 addresses in the kernel's order,
+// repeating a dump that a concurrent change interrupted.
+func (v *VIPs) addrs() ([]vipIfAddr, error) {
+	var list []netlink.Addr
+	var err error
+	for range vipDumpRetries {
+		list, err = v.h.AddrList(v.link, netlink.FAMILY_V4)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return nil, fmt.Errorf("vrrp: list addresses of %s: %w", v.ifname, err)
+	}
+	out := make([]vipIfAddr, 0, len(list))
+	for _, a := range list {
+		if a.IPNet == nil {
+			continue
+		}
+		if p, ok := ipNetPrefix(*a.IPNet); ok {
+			out = append(out, vipIfAddr{prefix: p, flags: a.Flags})
+		}
+	}
+	return out, nil
+}
+
+// findPrimary returns the primary address as Primary defines it.
+func (v *VIPs) findPrimary() (netip.Prefix, error) {
+	addrs, err := v.addrs()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	var first netip.Prefix
+	for _, a := range addrs {
+		if v.isVIP[a.prefix.Addr()] {
+			continue
+		}
+		if a.flags&unix.IFA_F_SECONDARY == 0 {
+			return a.prefix, nil
+		}
+		if !first.IsValid() {
+			first = a.prefix
+		}
+	}
+	return first, nil
+}
+
+// vipNetlinkAddr returns a fresh netlink.Addr for p: AddrReplace and AddrDel
+// write the broadcast address into the value they are given.
+func vipNetlinkAddr(p netip.Prefix) *netlink.Addr {
+	return &netlink.Addr{IPNet: &net.IPNet{
+		IP:   p.Addr().AsSlice(),
+		Mask: net.CIDRMask(p.Bits(), 32),
+	}}
+}
+
+// ipNetPrefix converts an IPv4 net.IPNet; ok is false for anything else.
+func ipNetPrefix(n net.IPNet) (p netip.Prefix, ok bool) {
+	ip4 := n.IP.To4()
+	ones, bits := n.Mask.Size()
+	if ip4 == nil || bits != 32 {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte(ip4)), ones), true
+}
+
+// runInNetns runs f on an OS thread that is in the namespace ns, so that
+// sockets f opens belong to ns. When the calling thread is already there
+// (always, outside tests) f simply runs on it, locked, and no setns(2) is
+// made: that needs CAP_SYS_ADMIN, which a container with only
+// CAP_NET_ADMIN and CAP_NET_RAW lacks. Otherwise f runs on a goroutine of
+// its own whose thread is moved into ns and back; a thread that cannot be
+// moved back is left locked, so the runtime ends it with the goroutine.
+func runInNetns(ns netns.NsHandle, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- runInNetnsLocked(ns, f)
+	}()
+	return <-errc
+}
+
+// runInNetnsLocked is runInNetns's body, on a locked thread; it unlocks the thread
+// unless the thread was left in the wrong namespace.
+func runInNetnsLocked(ns netns.NsHandle, f func() error) error {
+	cur, err := thisNetns()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get network namespace: %w", err)
+	}
+	defer cur.Close()
+	if cur.Equal(ns) {
+		defer runtime.UnlockOSThread()
+		return f()
+	}
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter network namespace %s: %w", ns, err)
+	}
+	ferr := f()
+	if err := netns.Set(cur); err != nil {
+		return errors.Join(ferr, fmt.Errorf("leave network namespace %s: %w", ns, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// thisNetns returns the network namespace of the calling thread. It reads
+// /proc/thread-self, which the kernel resolves in the PID namespace of the
+// /proc mount; netns.Get builds the path from getpid and gettid, which
+// name no process when vipvisor is PID 1 of a PID namespace that kept the
+// host's /proc (unshare --pid without --mount-proc, some container setups).
+func thisNetns() (netns.NsHandle, error) {
+	return netns.GetFromPath("/proc/thread-self/ns/net")
+}

@@ -1,0 +1,243 @@
+package vrrp
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
+)
+
+// vipTestLog returns a logger that writes into the test's log.
+func vipTestLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(vipTestWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type vipTestWriter struct{ t testing.TB }
+
+func (w vipTestWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
+}
+
+// vipLab builds a lab with one node, a, at 10.77.0.11/24.
+func vipLab(t *testing.T) (*lab.Lab, *lab.Node) {
+	t.Helper()
+	lab.RequireRoot(t)
+	l := lab.New(t, netip.Prefix{})
+	return l, l.AddNode("a", l.Host(11))
+}
+
+// vipNew makes a VIPs for the node's eth0 inside the node's namespace;
+// the VIPs then works from any goroutine.
+func vipNew(t testing.TB, n *lab.Node, vips ...netip.Prefix) *VIPs {
+	t.Helper()
+	var v *VIPs
+	err := n.Do(func() (err error) {
+		v, err = NewVIPs(n.Iface, vips, vipTestLog(t))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("NewVIPs in %s: %v", n, err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// vipPrefixes parses prefixes for a test table.
+func vipPrefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+// vipMany returns n /32 VIPs in 10.99.0.0/16, away from the lab's subnet.
+func vipMany(n int) []netip.Prefix {
+	out := make([]netip.Prefix, n)
+	for i := range out {
+		out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 99, byte(i / 250), byte(1 + i%250)}), 32)
+	}
+	return out
+}
+
+func vipDiff(want, got []netip.Prefix) string {
+	return fmt.Sprintf("(-want +got):\n-%v\n+%v", want, got)
+}
+
+func TestNewVIPsMissingInterface(t *testing.T) {
+	// Looking a link up needs no privilege and changes nothing.
+	_, err := NewVIPs("vvnosuch0", vipPrefixes("10.77.0.100/32"), nil)
+	if err == nil || !strings.Contains(err.Error(), "vvnosuch0") {
+		t.Fatalf("NewVIPs on a missing interface: error %v, want one naming vvnosuch0", err)
+	}
+}
+
+func TestNewVIPsRejectsIPv6(t *testing.T) {
+	_, err := NewVIPs("lo", vipPrefixes("fd00::1/128"), nil)
+	if err == nil || !strings.Contains(err.Error(), "fd00::1/128") {
+		t.Fatalf("NewVIPs with an IPv6 VIP: error %v, want one naming it", err)
+	}
+}
+
+func TestVIPsAddRemove(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	vips := vipPrefixes("10.77.0.100/32", "10.77.0.101/24", "10.98.0.1/32", "10.98.1.1/24")
+	v := vipNew(t, a, vips...)
+	own := a.Addrs()
+
+	check := func(step string, want []netip.Prefix) {
+		t.Helper()
+		got, err := v.Present()
+		if err != nil {
+			t.Fatalf("%s: Present: %v", step, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: Present %s", step, vipDiff(want, got))
+		}
+		wantAddrs := append(slices.Clone(own), want...)
+		gotAddrs := a.Addrs()
+		slices.SortFunc(wantAddrs, netip.Prefix.Compare)
+		slices.SortFunc(gotAddrs, netip.Prefix.Compare)
+		if !slices.Equal(gotAddrs, wantAddrs) {
+			t.Errorf("%s: addresses on eth0 %s", step, vipDiff(wantAddrs, gotAddrs))
+		}
+	}
+	check("at start", nil)
+	for i := range 2 {
+		if err := v.Add(); err != nil {
+			t.Fatalf("Add #%d: %v", i+1, err)
+		}
+		check(fmt.Sprintf("after Add #%d", i+1), vips)
+	}
+	for i := range 2 {
+		if err := v.Remove(); err != nil {
+			t.Fatalf("Remove #%d: %v", i+1, err)
+		}
+		check(fmt.Sprintf("after Remove #%d", i+1), nil)
+	}
+}
+
+func TestVIPsPresentComparesAddresses(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	v := vipNew(t, a, vipPrefixes("10.77.0.100/32", "10.77.0.101/32")...)
+	a.Run("ip", "addr", "add", "10.77.0.100/24", "dev", "eth0")
+	got, err := v.Present()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Found with another prefix length, reported as configured.
+	if want := vipPrefixes("10.77.0.100/32"); !slices.Equal(got, want) {
+		t.Errorf("Present %s", vipDiff(want, got))
+	}
+}
+
+func TestVIPsMany(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	vips := vipMany(200)
+	v := vipNew(t, a, vips...)
+	start := time.Now()
+	if err := v.Add(); err != nil {
+		t.Fatal(err)
+	}
+	added := time.Since(start)
+	got, err := v.Present()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, vips) {
+		t.Errorf("Present after Add: %d of %d VIPs", len(got), len(vips))
+	}
+	start = time.Now()
+	if err := v.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	removed := time.Since(start)
+	if got, err := v.Present(); err != nil || len(got) != 0 {
+		t.Errorf("Present after Remove: %d VIPs, %v", len(got), err)
+	}
+	t.Logf("200 VIPs: Add %v, Remove %v", added, removed)
+}
+
+func TestVIPsRemoveStale(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	// As a run killed with -9 would leave them: one VIP as configured, one
+	// with another prefix length, and an operator's address that is no VIP.
+	a.Run("ip", "addr", "add", "10.77.0.100/32", "dev", "eth0")
+	a.Run("ip", "addr", "add", "10.77.0.101/24", "dev", "eth0")
+	a.Run("ip", "addr", "add", "10.77.0.50/32", "dev", "eth0")
+	v := vipNew(t, a, vipPrefixes("10.77.0.100/32", "10.77.0.101/32", "10.77.0.102/32")...)
+
+	removed, err := v.RemoveStale()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := vipPrefixes("10.77.0.100/32", "10.77.0.101/24"); !slices.Equal(removed, want) {
+		t.Errorf("RemoveStale removed %s", vipDiff(want, removed))
+	}
+	if want, got := []netip.Prefix{a.Addr, netip.MustParsePrefix("10.77.0.50/32")}, a.Addrs(); !slices.Equal(got, want) {
+		t.Errorf("addresses left %s", vipDiff(want, got))
+	}
+	if removed, err := v.RemoveStale(); err != nil || len(removed) != 0 {
+		t.Errorf("second RemoveStale: removed %v, %v; want nothing", removed, err)
+	}
+}
+
+func TestVIPsPrimary(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	// A VIP added before the node's own address comes first in the
+	// kernel's list; it must not be taken for the primary.
+	vip := netip.MustParsePrefix("10.98.0.1/24")
+	a.Run("ip", "addr", "flush", "dev", "eth0")
+	a.Run("ip", "addr", "add", vip.String(), "dev", "eth0")
+	a.Run("ip", "addr", "add", a.Addr.String(), "dev", "eth0")
+	a.Run("ip", "addr", "add", "10.77.0.30/24", "dev", "eth0") // secondary
+	v := vipNew(t, a, vip)
+	if p, err := v.Primary(); err != nil || p != a.Addr {
+		t.Errorf("Primary = %v, %v; want %v", p, err, a.Addr)
+	}
+	a.Run("ip", "addr", "flush", "dev", "eth0")
+	if p, err := v.Primary(); err != nil || p.IsValid() {
+		t.Errorf("Primary with no address = %v, %v; want the zero Prefix", p, err)
+	}
+}
+
+func TestVIPsLinkUp(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	v := vipNew(t, a)
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"at start", func() {}, true},
+		{"carrier lost", a.LinkDown, false},
+		{"carrier back", a.LinkUp, true},
+		{"admin down", a.IfaceDown, false},
+		{"admin up", a.IfaceUp, true},
+	}
+	for _, s := range steps {
+		s.do()
+		// The carrier of a veth follows its peer at once, but the
+		// operational state is set by the kernel's linkwatch work,
+		// asynchronously: wait for it on real time.
+		lab.WaitFor(t, 5*time.Second, fmt.Sprintf("LinkUp %v %s", s.want, s.name), func() bool {
+			up, err := v.LinkUp()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return up == s.want
+		})
+	}
+}
