@@ -13,6 +13,8 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netns"
+
+	"github.com/vipvisor/vipvisor/internal/netutil"
 )
 
 // Announcer sends gratuitous ARP for the VIPs, so that neighbours and
@@ -46,7 +48,7 @@ func NewAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *Announcer
 	}
 	a := &Announcer{ifname: ifname, vips: slices.Clone(vips), log: log}
 	runtime.LockOSThread()
-	a.ns, a.nsErr = thisNetns()
+	a.ns, a.nsErr = netutil.ThisNetns()
 	runtime.UnlockOSThread()
 	return a
 }
@@ -126,7 +128,7 @@ func (a *Announcer) open() (*packet.Conn, net.HardwareAddr, error) {
 	}
 	var conn *packet.Conn
 	var mac net.HardwareAddr
-	err := runInNetns(a.ns, func() error {
+	err := netutil.RunInNetns(a.ns, func() error {
 		ifi, err := net.InterfaceByName(a.ifname)
 		if err != nil {
 			return err
@@ -164,7 +166,7 @@ func announcements(mac net.HardwareAddr, vips []netip.Addr) ([][]byte, error) {
 			return nil, fmt.Errorf("VIP %s: %w", vip, err)
 		}
 		for _, p := range []*arp.Packet{req, rep} {
-			f, err := arpFrame(mac, p)
+			f, err := netutil.ARPFrame(mac, p)
 			if err != nil {
 				return nil, fmt.Errorf("VIP %s: %w", vip, err)
 			}
@@ -172,23 +174,4 @@ func announcements(mac net.HardwareAddr, vips []netip.Addr) ([][]byte, error) {
 		}
 	}
 	return frames, nil
-}
-
-// arpFrame wraps an ARP packet in a broadcast Ethernet frame from mac.
-func arpFrame(mac net.HardwareAddr, p *arp.Packet) ([]byte, error) {
-	payload, err := p.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	f := &ethernet.Frame{
-		Destination: ethernet.Broadcast,
-		Source:      mac,
-		EtherType:   ethernet.EtherTypeARP,
-		Payload:     payload,
-	}
-	b, err := f.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("marshal Ethernet frame: %w", err)
-	}
-	return b, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vipvisor/vipvisor/internal/netutil"
 )
 
 // watchRcvBuf is the receive buffer asked for each netlink subscription
@@ -176,7 +178,7 @@ func (w *linkWatch) subscribe() error {
 	w.done = make(chan struct{})
 	links := make(chan netlink.LinkUpdate, 16)
 	addrs := make(chan netlink.AddrUpdate, 64)
-	return runInNetns(w.v.ns, func() error {
+	return netutil.RunInNetns(w.v.ns, func() error {
 		err := netlink.LinkSubscribeWithOptions(links, w.done, netlink.LinkSubscribeOptions{
 			ErrorCallback:     w.callback,
 			ReceiveBufferSize: watchRcvBuf,

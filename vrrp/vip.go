@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vipvisor/vipvisor/internal/netutil"
 )
 
 // vipNetlinkTimeout bounds every netlink request, so a wedged kernel call
@@ -86,7 +88,7 @@ func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var err error
-	if v.ns, err = thisNetns(); err != nil {
+	if v.ns, err = netutil.ThisNetns(); err != nil {
 		return nil, fmt.Errorf("vrrp: %s: get network namespace: %w", ifname, err)
 	}
 	if v.h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
@@ -314,54 +316,4 @@ func ipNetPrefix(n net.IPNet) (p netip.Prefix, ok bool) {
 		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte(ip4)), ones), true
-}
-
-// runInNetns runs f on an OS thread that is in the namespace ns, so that
-// sockets f opens belong to ns. When the calling thread is already there
-// (always, outside tests) f simply runs on it, locked, and no setns(2) is
-// made: that needs CAP_SYS_ADMIN, which a container with only
-// CAP_NET_ADMIN and CAP_NET_RAW lacks. Otherwise f runs on a goroutine of
-// its own whose thread is moved into ns and back; a thread that cannot be
-// moved back is left locked, so the runtime ends it with the goroutine.
-func runInNetns(ns netns.NsHandle, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		errc <- runInNetnsLocked(ns, f)
-	}()
-	return <-errc
-}
-
-// runInNetnsLocked is runInNetns's body, on a locked thread; it unlocks the thread
-// unless the thread was left in the wrong namespace.
-func runInNetnsLocked(ns netns.NsHandle, f func() error) error {
-	cur, err := thisNetns()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get network namespace: %w", err)
-	}
-	defer cur.Close()
-	if cur.Equal(ns) {
-		defer runtime.UnlockOSThread()
-		return f()
-	}
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace %s: %w", ns, err)
-	}
-	ferr := f()
-	if err := netns.Set(cur); err != nil {
-		return errors.Join(ferr, fmt.Errorf("leave network namespace %s: %w", ns, err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
-// thisNetns returns the network namespace of the calling thread. It reads
-// /proc/thread-self, which the kernel resolves in the PID namespace of the
-// /proc mount; netns.Get builds the path from getpid and gettid, which
-// name no process when vipvisor is PID 1 of a PID namespace that kept the
-// host's /proc (unshare --pid without --mount-proc, some container setups).
-func thisNetns() (netns.NsHandle, error) {
-	return netns.GetFromPath("/proc/thread-self/ns/net")
 }
