@@ -36,6 +36,8 @@ fuzz:
 clean:
 	rm -rf bin
 
-## demo: nginx under vipvisor on this machine, narrated (installs nginx if missing)
-demo:
-	./demo/run.sh
+## demo: two vipvisor nodes sharing a VIP, nginx crashing under them, narrated and measured (root; installs nginx if missing)
+demo: build
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
+	$(GO) build -o bin/vipvisor-demo ./demo
+	bin/vipvisor-demo -vipvisor bin/vipvisor

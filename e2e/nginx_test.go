@@ -63,14 +63,18 @@ func (w *web) masterPID(t *testing.T) int {
 	return pid
 }
 
-// nginxProcs lists the nginx processes, master and workers, in the web
-// node's network namespace (a worker's command line does not name the
-// config, but it cannot leave the namespace).
-func (w *web) nginxProcs(t *testing.T) []int {
+// nginxProcs lists the nginx processes, master and workers, on the web
+// node.
+func (w *web) nginxProcs(t *testing.T) []int { return nginxProcsIn(t, w.node.NS) }
+
+// nginxProcsIn lists the live nginx processes in a network namespace (a
+// worker's command line does not name the config, but it cannot leave
+// the namespace).
+func nginxProcsIn(t *testing.T, ns string) []int {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "pids", w.node.NS).Output()
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
 	if err != nil {
-		t.Fatalf("ip netns pids %s: %v", w.node.NS, err)
+		t.Fatalf("ip netns pids %s: %v", ns, err)
 	}
 	var pids []int
 	for _, f := range strings.Fields(string(out)) {

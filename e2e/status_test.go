@@ -25,7 +25,7 @@ func TestStatusEndpointAndCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vipvisor status: %v\n%s", err, out)
 	}
-	if want := fmt.Sprintf("running (pid %d)", pid); !strings.Contains(string(out), want) {
+	if want := fmt.Sprintf("healthy (pid %d)", pid); !strings.Contains(string(out), want) {
 		t.Errorf("vipvisor status says %q, want %q", out, want)
 	}
 

@@ -93,7 +93,7 @@ func TestSystemdNotifications(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 
-	if len(statuses) == 0 || !strings.Contains(statuses[0], "running (pid ") {
+	if len(statuses) == 0 || !strings.Contains(strings.Join(statuses, " "), "(pid ") {
 		t.Errorf("STATUS lines %q: want the child's state", statuses)
 	}
 	if len(pings) < 5 {

@@ -189,6 +189,9 @@ func (c *Child) Stop() <-chan struct{} {
 	} else {
 		c.log.Info("stopping child", "pid", pid, "signal", Signal(c.stopSig).String(), "timeout", c.stopTimeout)
 	}
+	// A child stopped with SIGSTOP (hung, as far as its clients can
+	// tell) acts on the stop signal only once it runs again.
+	unix.Kill(-pid, unix.SIGCONT)
 	r.kill = time.AfterFunc(c.stopTimeout, func() {
 		c.log.Warn("child did not stop in time; killing its process group", "pid", pid, "timeout", c.stopTimeout)
 		unix.Kill(-pid, unix.SIGKILL)

@@ -118,3 +118,15 @@ func BecomeSubreaper() error {
 	}
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
+
+// StartWait is Start for callers that need only the wait status, such as
+// the exec probe (probes.Starter).
+func (r *Reaper) StartWait(cmd *exec.Cmd) (<-chan unix.WaitStatus, error) {
+	exited, err := r.Start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	status := make(chan unix.WaitStatus, 1)
+	go func() { status <- (<-exited).Status }()
+	return status, nil
+}

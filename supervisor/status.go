@@ -15,10 +15,12 @@ import (
 // Status is a snapshot of vipvisor's state, served at /status and read by
 // `vipvisor status`. The driver loop publishes a new one on every change.
 type Status struct {
-	Version  string              `json:"version"`
-	Stopping bool                `json:"stopping"`
-	VRRP     vrrp.InstanceStatus `json:"vrrp"`
-	Child    ChildStatus         `json:"child"`
+	Version     string              `json:"version"`
+	Stopping    bool                `json:"stopping"`
+	Yielded     bool                `json:"yielded"`      // the child failed again: VRRP is in FAULT for it
+	GatewayDown bool                `json:"gateway_down"` // TRACK_GATEWAY does not answer
+	VRRP        vrrp.InstanceStatus `json:"vrrp"`
+	Child       ChildStatus         `json:"child"`
 }
 
 // ChildStatus is the child's part of Status.
@@ -30,6 +32,11 @@ type ChildStatus struct {
 	Starts   int       `json:"starts"`         // processes started, the first included
 	Crashes  int       `json:"crashes"`        // runs that ended on their own
 	LastExit string    `json:"last_exit,omitempty"`
+	Healthy  bool      `json:"healthy"`          // passed its probes (or runs, with none)
+	Health   string    `json:"health,omitempty"` // "healthy", or why not
+	Restarts int       `json:"restarts"`         // restarts used in the current window
+	// RestartsAllowed is VIPVISOR_RESTARTS.
+	RestartsAllowed int `json:"restarts_allowed"`
 }
 
 // Summary is the one line systemd shows as the unit's status: VRRP
@@ -47,15 +54,25 @@ func (s Status) Summary() string {
 	switch {
 	case s.Stopping:
 		return line + "; stopping " + c.Command
+	case c.Running && c.Healthy:
+		line += fmt.Sprintf("; %s healthy (pid %d)", c.Command, c.PID)
 	case c.Running:
-		return fmt.Sprintf("%s; %s running (pid %d)", line, c.Command, c.PID)
+		line += fmt.Sprintf("; %s running (pid %d), not healthy", c.Command, c.PID)
+	default:
+		line += "; " + c.Command + " not running"
 	}
-	return line + "; " + c.Command + " not running"
+	if c.Health != "" && !c.Healthy {
+		line += ": " + c.Health
+	}
+	if s.Yielded {
+		line += "; yielded"
+	}
+	return line + fmt.Sprintf("; restarts %d/%d", c.Restarts, c.RestartsAllowed)
 }
 
 // StatusHandler serves /status (JSON), /metrics (Prometheus text format)
-// and /healthz (200 while the child runs and VRRP is not in FAULT, else
-// 503) from snapshots that
+// and /healthz (200 while the child is healthy and VRRP is not in FAULT,
+// else 503) from snapshots that
 // status returns.
 func StatusHandler(status func() Status) http.Handler {
 	mux := http.NewServeMux()
@@ -67,7 +84,7 @@ func StatusHandler(status func() Status) http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		s := status()
-		if !s.Child.Running || s.Stopping || s.VRRP.State == "FAULT" {
+		if !s.Child.Healthy || s.Stopping || s.VRRP.State == "FAULT" {
 			http.Error(w, s.Summary(), http.StatusServiceUnavailable)
 			return
 		}
@@ -98,6 +115,9 @@ func writeMetrics(w http.ResponseWriter, s Status) {
 	}
 	metric("vipvisor_child_starts_total", "counter", "Child processes started, the first included.", s.Child.Starts)
 	metric("vipvisor_child_crashes_total", "counter", "Child runs that ended on their own.", s.Child.Crashes)
+	metric("vipvisor_child_healthy", "gauge", "1 while the child passes its probes.", b2i(s.Child.Healthy))
+	metric("vipvisor_child_restarts", "gauge", "Restarts used in the current RESTART_WINDOW.", s.Child.Restarts)
+	metric("vipvisor_yielded", "gauge", "1 while this node yields the VIP because the child failed again.", b2i(s.Yielded))
 }
 
 func b2i(b bool) int {

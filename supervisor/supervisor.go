@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,15 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vipvisor/vipvisor/probes"
 	"github.com/vipvisor/vipvisor/vrrp"
 )
 
-// ChildExitError reports that the child ended on its own.
-type ChildExitError struct{ Exit Exit }
-
-func (e *ChildExitError) Error() string {
-	return fmt.Sprintf("child exited on its own (%s) after %s", e.Exit.ProcessExit, e.Exit.Ran.Round(time.Millisecond))
-}
+// ErrGaveUp is returned by Run when ON_YIELD=exit gave up on the child.
+var ErrGaveUp = errors.New("gave up on the child")
 
 // Router is the VRRP instance as the supervisor drives it; vrrp.Instance
 // is the real one.
@@ -40,19 +38,47 @@ type Supervisor struct {
 	hook     *Hook
 	notifier *Notifier
 	log      *slog.Logger
+	health   Health // the child's probes; nil: a running child is healthy
+	gateway  Health // TRACK_GATEWAY; nil when not set
+	policy   *policy
 
-	signals  chan os.Signal
-	stopping bool
-	handover <-chan struct{} // closed once the router let its VIPs go
-	current  Status          // owned by the driver loop
-	status   atomic.Pointer[Status]
+	signals    chan os.Signal
+	verdicts   chan probes.Verdict
+	gwVerdicts chan probes.Verdict
+	stopping   bool
+	failure    error           // what Run returns once stopped
+	handover   <-chan struct{} // closed once the router let its VIPs go
+	ready      bool            // READY=1 sent
+	current    Status          // owned by the driver loop
+	status     atomic.Pointer[Status]
 }
 
-// New returns a Supervisor for child and router; hook may be nil, version
-// is reported in the status.
-func New(child *Child, router Router, hook *Hook, notifier *Notifier, log *slog.Logger, version string) *Supervisor {
-	s := &Supervisor{child: child, router: router, hook: hook, notifier: notifier, log: log, signals: make(chan os.Signal, 8)}
-	s.current = Status{Version: version, Child: ChildStatus{Command: child.Name()}, VRRP: router.Status()}
+// Health is a prober as the supervisor drives it; probes.Prober is the
+// real one.
+type Health interface {
+	Run(ctx context.Context, out chan<- probes.Verdict)
+	Reset()
+}
+
+// Parts are what a Supervisor drives. Hook, Health and Gateway may be nil.
+type Parts struct {
+	Child    *Child
+	Router   Router
+	Hook     *Hook
+	Notifier *Notifier
+	Health   Health
+	Gateway  Health
+}
+
+// New returns a Supervisor; cfg gives the health policy, version is
+// reported in the status.
+func New(p Parts, cfg *Config, log *slog.Logger, version string) *Supervisor {
+	s := &Supervisor{
+		child: p.Child, router: p.Router, hook: p.Hook, notifier: p.Notifier, health: p.Health, gateway: p.Gateway,
+		policy: newPolicy(cfg), log: log,
+		signals: make(chan os.Signal, 8), verdicts: make(chan probes.Verdict), gwVerdicts: make(chan probes.Verdict),
+	}
+	s.current = Status{Version: version, Child: ChildStatus{Command: p.Child.Name(), RestartsAllowed: cfg.Restarts}, VRRP: p.Router.Status()}
 	snap := s.current
 	s.status.Store(&snap)
 	return s
@@ -80,10 +106,10 @@ var handled = []os.Signal{
 	syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2,
 }
 
-// Run starts the VRRP instance and the child and drives them until they
-// have stopped: nil after a graceful stop asked for by a signal or by ctx,
-// a *ChildExitError when the child ended on its own, another error when
-// the child could not start or VRRP failed.
+// Run starts the VRRP instance, the child and the probes and drives them
+// until they have stopped: nil after a graceful stop asked for by a signal
+// or by ctx, ErrGaveUp when ON_YIELD=exit gave up on the child, another
+// error when the child could not start at all or VRRP failed.
 func (s *Supervisor) Run(ctx context.Context) error {
 	signal.Notify(s.signals, handled...)
 	defer signal.Stop(s.signals)
@@ -96,12 +122,20 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	go func() { routerDone <- s.router.Run(rctx); close(routerExited) }()
 	defer func() { cancel(); <-routerExited }()
 
-	if err := s.start(); err != nil {
+	// The first start is the only one whose failure ends vipvisor: a
+	// command that cannot run at all is a runtime error, not a health
+	// problem to retry.
+	if err := s.startChild(); err != nil {
 		return err
 	}
-	// A running child counts as healthy until probes judge it.
-	s.router.SetHealthy(true)
-	s.notifier.Ready(s.current.Summary())
+	pctx, stopProbes := context.WithCancel(context.Background())
+	defer stopProbes()
+	if s.health != nil {
+		go s.health.Run(pctx, s.verdicts)
+	}
+	if s.gateway != nil {
+		go s.gateway.Run(pctx, s.gwVerdicts)
+	}
 	return s.loop(ctx, routerDone)
 }
 
@@ -114,8 +148,10 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 		s.notifier.Watchdog()
 	}
 	done := ctx.Done()
-	var failure error
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		s.arm(timer)
 		select {
 		case sig := <-s.signals:
 			s.onSignal(sig.(syscall.Signal))
@@ -128,37 +164,37 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			// The peer has the VIPs: only now is the child stopped, so
 			// clients were served throughout.
 			s.handover = nil
+			if s.child.PID() == 0 { // between restarts, or given up
+				s.drainChanges()
+				return s.failure
+			}
 			s.child.Stop()
 		case err := <-routerDone:
 			routerDone = nil
 			if err == nil && s.stopping {
 				continue
 			}
-			failure = fmt.Errorf("vrrp stopped: %w", err)
+			s.failure = fmt.Errorf("vrrp stopped: %w", err)
 			s.log.Error("VRRP failed; stopping the child", "err", err)
 			s.stopping = true
 			s.child.Stop()
 		case ex := <-s.child.Exits():
 			s.exited(ex)
-			if s.stopping {
+			if s.stopping && s.child.PID() == 0 {
 				s.log.Info("stopped", "child_status", ex.ProcessExit.String())
 				s.drainChanges()
-				return failure
+				return s.failure
 			}
-			return s.yield(ex)
+		case v := <-s.verdicts:
+			s.verdict(v)
+		case v := <-s.gwVerdicts:
+			s.gatewayVerdict(v)
+		case now := <-timer.C:
+			s.apply(s.policy.handle(now, evTimeout{}))
 		case <-watchdog:
 			s.notifier.Watchdog()
 		}
 	}
-}
-
-// yield answers a child that ended on its own: the router gives up its
-// VIPs at once (priority 0, FAULT) before vipvisor exits.
-func (s *Supervisor) yield(ex Exit) error {
-	s.router.SetFault("child", true)
-	<-s.router.Shutdown()
-	s.drainChanges()
-	return &ChildExitError{Exit: ex}
 }
 
 // drainChanges reports the transitions the router made while stopping.
@@ -176,28 +212,6 @@ func (s *Supervisor) drainChanges() {
 func (s *Supervisor) changed(c vrrp.Change) {
 	s.hook.Notify(c)
 	s.current.VRRP = s.router.Status()
-	s.publish()
-}
-
-func (s *Supervisor) start() error {
-	pid, err := s.child.Start()
-	if err != nil {
-		return err
-	}
-	c := &s.current.Child
-	c.PID, c.Running, c.Since = pid, true, time.Now()
-	c.Starts++
-	s.publish()
-	return nil
-}
-
-func (s *Supervisor) exited(ex Exit) {
-	c := &s.current.Child
-	c.PID, c.Running, c.Since = 0, false, time.Time{}
-	c.LastExit = ex.ProcessExit.String()
-	if !ex.Stopped {
-		c.Crashes++
-	}
 	s.publish()
 }
 

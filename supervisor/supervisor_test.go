@@ -42,7 +42,9 @@ func (r *fakeRouter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (r *fakeRouter) SetHealthy(h bool)             { r.record(fmt.Sprintf("healthy %v", h)) }
 func (r *fakeRouter) SetFault(src string, on bool)  { r.record(fmt.Sprintf("fault %s %v", src, on)) }
 func (r *fakeRouter) Changes() <-chan vrrp.Change   { return r.changes }
-func (r *fakeRouter) Status() vrrp.InstanceStatus   { return vrrp.InstanceStatus{State: "MASTER", Priority: 100} }
+func (r *fakeRouter) Status() vrrp.InstanceStatus {
+	return vrrp.InstanceStatus{State: "MASTER", Priority: 100}
+}
 func (r *fakeRouter) Shutdown() <-chan struct{} {
 	r.record("shutdown")
 	return r.handover
@@ -54,7 +56,7 @@ func (r *fakeRouter) log() []string {
 	return slices.Clone(r.calls)
 }
 
-func newTestSupervisor(t *testing.T, mode string, env ...string) (*Supervisor, *fakeRouter, *fake) {
+func newTestSupervisor(t *testing.T, cfg Config, mode string, env ...string) (*Supervisor, *fakeRouter, *fake) {
 	t.Helper()
 	f := &fake{log: filepath.Join(t.TempDir(), "events")}
 	t.Setenv("FAKECHILD", mode)
@@ -63,15 +65,18 @@ func newTestSupervisor(t *testing.T, mode string, env ...string) (*Supervisor, *
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	f.Child = NewChild(&Config{StopTimeout: 5 * time.Second}, []string{os.Args[0]}, testReaper, quietLog())
+	cfg.StopTimeout = 5 * time.Second
+	cfg.RestartWindow, cfg.StartTimeout = time.Minute, 10*time.Second
+	f.Child = NewChild(&cfg, []string{os.Args[0]}, testReaper, quietLog())
 	t.Cleanup(func() { f.Kill(); <-f.Stop() })
 	r := newFakeRouter()
 	r.childPID = f.PID
-	return New(f.Child, r, nil, NewNotifier(quietLog()), quietLog(), "test"), r, f
+	parts := Parts{Child: f.Child, Router: r, Notifier: NewNotifier(quietLog())}
+	return New(parts, &cfg, quietLog(), "test"), r, f
 }
 
 func TestStopHandsOverBeforeStoppingTheChild(t *testing.T) {
-	s, r, f := newTestSupervisor(t, "serve")
+	s, r, f := newTestSupervisor(t, Config{Restarts: 1, OnYield: "retry"}, "serve")
 	ctx, cancel := context.WithCancel(context.Background())
 	result := make(chan error, 1)
 	go func() { result <- s.Run(ctx) }()
@@ -98,19 +103,40 @@ func TestStopHandsOverBeforeStoppingTheChild(t *testing.T) {
 	}
 }
 
-func TestChildExitYields(t *testing.T) {
-	s, r, _ := newTestSupervisor(t, "exit", "FAKECHILD_CODE=3", "FAKECHILD_AFTER=100ms")
-	close(r.handover) // a yield completes at once
-	err := s.Run(context.Background())
-	var ce *ChildExitError
-	if !errors.As(err, &ce) || ce.Exit.Status.ExitStatus() != 3 {
-		t.Fatalf("Run = %v, want the child's exit status 3", err)
-	}
-	if got, want := r.log(), []string{"healthy true (child running)", "fault child true", "shutdown"}; !slices.Equal(got, want) {
+// The fake child exits 100 ms after each start: a crash loop.
+func TestCrashLoopRestartsOnceThenYields(t *testing.T) {
+	s, r, _ := newTestSupervisor(t, Config{Restarts: 1, OnYield: "retry"}, "exit", "FAKECHILD_CODE=3", "FAKECHILD_AFTER=100ms")
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- s.Run(ctx) }()
+	waitCalls(t, r, "fault child true")
+	want := []string{"healthy true (child running)", "healthy false", "healthy true (child running)", "healthy false", "fault child true"}
+	if got := r.log()[:5]; !slices.Equal(got, want) {
 		t.Errorf("router calls (-want +got):\n-%q\n+%q", want, got)
 	}
-	if st := s.Status(); st.Child.Running || st.Child.Crashes != 1 || st.Child.LastExit != "exit status 3" {
-		t.Errorf("status after the crash: %+v", st.Child)
+	st := s.Status()
+	if !st.Yielded || st.Child.Starts != 2 || st.Child.Crashes != 2 {
+		t.Errorf("status after the yield: yielded %v, child %+v", st.Yielded, st.Child)
+	}
+	close(r.handover)
+	cancel()
+	if err := <-result; err != nil {
+		t.Errorf("Run = %v after a stop while yielded", err)
+	}
+}
+
+func TestGiveUpExits3(t *testing.T) {
+	s, r, f := newTestSupervisor(t, Config{Restarts: 1, OnYield: "exit"}, "exit", "FAKECHILD_CODE=3", "FAKECHILD_AFTER=100ms")
+	close(r.handover)
+	err := s.Run(context.Background())
+	if !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("Run = %v, want ErrGaveUp", err)
+	}
+	if got, want := r.log()[3:], []string{"healthy false", "fault child true", "shutdown"}; !slices.Equal(got, want) {
+		t.Errorf("router calls after the second crash (-want +got):\n-%q\n+%q", want, got)
+	}
+	if f.PID() != 0 {
+		t.Errorf("the child still runs after giving up")
 	}
 }
 

@@ -126,7 +126,10 @@ func (a *fakeAddrs) Watch(ctx context.Context, out chan<- LinkEvent) error {
 
 type fakeARP struct{ log *opLog }
 
-func (f fakeARP) Announce(rounds int) error { f.log.add(fmt.Sprintf("announce %d", rounds)); return nil }
+func (f fakeARP) Announce(rounds int) error {
+	f.log.add(fmt.Sprintf("announce %d", rounds))
+	return nil
+}
 
 // node is one instance under test with its fakes.
 type node struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
+	"github.com/vipvisor/vipvisor/supervisor"
 )
 
 // Exit codes, as the user-facing contract states them.
@@ -17,6 +18,7 @@ const (
 	exitOK      = 0 // stopped cleanly on SIGTERM/SIGINT
 	exitRuntime = 1 // socket, netlink, permission, child could not start
 	exitConfig  = 2 // configuration error; nothing on the host changed
+	exitGaveUp  = 3 // gave up on the child (VIPVISOR_ON_YIELD=exit)
 )
 
 func main() {
@@ -33,6 +35,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &cfg), errors.As(err, &ce):
 		fmt.Fprint(stderr, configError(err))
 		return exitConfig
+	case errors.Is(err, supervisor.ErrGaveUp):
+		fmt.Fprintf(stderr, "vipvisor: %v\n", err)
+		return exitGaveUp
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "vipvisor: %v\n", err)
 		return exitConfig

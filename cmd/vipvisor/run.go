@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
+	"github.com/vipvisor/vipvisor/probes"
 	"github.com/vipvisor/vipvisor/supervisor"
 	"github.com/vipvisor/vipvisor/vrrp"
 )
@@ -33,9 +35,18 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	child := supervisor.NewChild(&s.Child, argv, reaper, log)
-	hook := supervisor.NewHook(s.VRRP.Notify, s.VRRP.VRID, reaper, log)
-	sup := supervisor.New(child, router, hook, supervisor.NewNotifier(log), log, version)
+	gateway, err := gatewayProber(s, log)
+	if err != nil {
+		return err
+	}
+	sup := supervisor.New(supervisor.Parts{
+		Child:    supervisor.NewChild(&s.Child, argv, reaper, log),
+		Router:   router,
+		Hook:     supervisor.NewHook(s.VRRP.Notify, s.VRRP.VRID, reaper, log),
+		Notifier: supervisor.NewNotifier(log),
+		Health:   childProber(s, reaper, log),
+		Gateway:  gateway,
+	}, &s.Child, log, version)
 	stopStatus, err := serveStatus(s.Ops.StatusAddr, sup)
 	if err != nil {
 		return err
@@ -43,6 +54,30 @@ func run(args []string) error {
 	defer stopStatus()
 	log.Info("vipvisor starting", "version", version, "interface", s.VRRP.Interface, "vrid", s.VRRP.VRID, "vips", s.VRRP.VIPS.String())
 	return sup.Run(ctx)
+}
+
+// childProber returns the prober of the child's probes, or nil when none
+// is configured: the child is then judged by being alive.
+func childProber(s *Settings, r *supervisor.Reaper, log *slog.Logger) supervisor.Health {
+	ps := s.Probes.ChildProbes(r.StartWait)
+	if len(ps) == 0 {
+		return nil
+	}
+	p := s.Probes
+	return probes.NewProber(ps, p.CheckInterval, p.CheckTimeout, p.CheckRise, p.CheckFall, log.With("prober", "child"))
+}
+
+// gatewayProber returns the prober of VIPVISOR_TRACK_GATEWAY, or nil.
+func gatewayProber(s *Settings, log *slog.Logger) (supervisor.Health, error) {
+	p := s.Probes
+	if !p.TrackGateway.IsValid() {
+		return nil, nil
+	}
+	gw, err := probes.NewGateway(s.VRRP.Interface, p.TrackGateway)
+	if err != nil {
+		return nil, err
+	}
+	return probes.NewProber([]probes.Probe{gw}, p.CheckInterval, p.CheckTimeout, p.CheckRise, p.CheckFall, log.With("prober", "gateway")), nil
 }
 
 // printChild shows what `vipvisor` would run, for `vipvisor check`.

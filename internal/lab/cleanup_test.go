@@ -44,9 +44,9 @@ func TestCleanupRemovesEverything(t *testing.T) {
 
 func TestCleanupAfterFailedSetup(t *testing.T) {
 	RequireRoot(t)
-	f := &fakeTB{TB: t}
+	f := &fakeT{}
 	var id string
-	f.run(func(tb testing.TB) {
+	f.run(func(tb T) {
 		l := New(tb, netip.Prefix{})
 		id = l.ID
 		l.AddNode("a", l.Host(11))
@@ -66,8 +66,8 @@ func TestCleanupAfterFailedSetup(t *testing.T) {
 func TestNewRejectsSubnets(t *testing.T) {
 	for _, s := range []string{"192.168.1.0/24", "8.8.8.0/24", "0.0.0.0/0", "fd00::/64"} {
 		t.Run(s, func(t *testing.T) {
-			f := &fakeTB{TB: t}
-			f.run(func(tb testing.TB) { New(tb, netip.MustParsePrefix(s)) })
+			f := &fakeT{}
+			f.run(func(tb T) { New(tb, netip.MustParsePrefix(s)) })
 			if !f.Failed() {
 				t.Errorf("New accepted %s", s)
 			}

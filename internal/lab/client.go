@@ -3,7 +3,6 @@ package lab
 import (
 	"cmp"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
@@ -100,32 +99,23 @@ func (c *Client) record(s Sample) {
 }
 
 // Samples returns a copy of every sample so far, oldest first.
-func (c *Client) Samples() []Sample {
+func (c *Client) Samples() Samples {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Sample(nil), c.all...)
+	return append(Samples(nil), c.all...)
 }
 
 // Failures counts the requests that got no 2xx response.
-func (c *Client) Failures() int { return failures(c.Samples()) }
+func (c *Client) Failures() int { return c.Samples().Failures() }
 
 // Outages returns the longest outage: the longest run of failed requests,
 // from the start of its first to the start of the next successful request
 // (or the end of its last, if none followed). Zero means none failed.
-func (c *Client) Outages() time.Duration { return longestOutage(c.Samples()) }
+func (c *Client) Outages() time.Duration { return c.Samples().Outage() }
 
 // WhoAnswered returns the timeline of answers: runs of consecutive samples
 // with the same Who, such as a×120, !refused×3, b×300.
-func (c *Client) WhoAnswered() []Span { return spans(c.Samples()) }
+func (c *Client) WhoAnswered() []Span { return c.Samples().Spans() }
 
 // String summarises the timeline for a test log: "a×120 !refused×3 b×300".
-func (c *Client) String() string {
-	var b strings.Builder
-	for i, s := range c.WhoAnswered() {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(s.String())
-	}
-	return b.String()
-}
+func (c *Client) String() string { return c.Samples().String() }

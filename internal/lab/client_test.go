@@ -90,6 +90,27 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
+func TestSamplesBetween(t *testing.T) {
+	all := Samples{at(0, "a"), at(10, "!refused"), at(20, "b"), at(30, "b")}
+	tests := []struct {
+		name     string
+		from, to time.Time
+		want     string
+	}{
+		{"all", t0, time.Time{}, "a×1 !refused×1 b×2"},
+		{"from is inclusive", t0.Add(10 * time.Millisecond), time.Time{}, "!refused×1 b×2"},
+		{"to is exclusive", t0, t0.Add(20 * time.Millisecond), "a×1 !refused×1"},
+		{"none", t0.Add(time.Second), time.Time{}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := all.Between(tc.from, tc.to).String(); got != tc.want {
+				t.Errorf("Between = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 type timeoutErr struct{}
 
 func (timeoutErr) Error() string { return "i/o timeout" }

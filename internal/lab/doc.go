@@ -1,6 +1,7 @@
 // Package lab builds throwaway network labs out of Linux network namespaces
-// for vipvisor's end-to-end tests: real nginx, real keepalived and the real
-// vipvisor binary, each in a node of its own, joined by one Ethernet segment.
+// for vipvisor's end-to-end tests and its demo: real nginx, real keepalived
+// and the real vipvisor binary, each in a node of its own, joined by one
+// Ethernet segment.
 //
 // A Lab is one bridge, br0, in a "switch" namespace of its own, so nothing
 // is ever added to or changed on the host's interfaces. Each Node is a further
@@ -28,8 +29,13 @@
 // The lab only ever uses addresses inside 10.0.0.0/8 and only inside its own
 // namespaces, which have no route anywhere else: no test traffic can leave
 // the machine. Names carry a random suffix, so parallel tests and parallel
-// test binaries do not collide, and everything made is removed with
-// testing.TB.Cleanup, also when a test or the lab's own setup fails.
+// test binaries do not collide, and everything made is removed with the
+// Cleanup of the T given to New, also when a test or the lab's own setup
+// fails.
+//
+// A lab reports to a T, the part of testing.TB it uses: a test passes its
+// *testing.T; a program passes its own, whose Fatalf runs the cleanups
+// and exits.
 //
 // Processes are started in a node with Node.Command (ip netns exec). Go code
 // runs in a node with Node.Do, which moves one locked OS thread into the
@@ -43,5 +49,6 @@
 // waits for a condition that only real time brings about.
 //
 // Every test that builds a lab needs root; RequireRoot skips it otherwise,
-// except under CI=true, where a missing privilege is a failure.
+// except under CI=true, where a missing privilege is a failure, as it is
+// for a program.
 package lab

@@ -67,46 +67,47 @@ func freePort(t *testing.T) netip.AddrPort {
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
-// fakeTB stands in for a test that fails, so a test can watch what the lab
-// leaves behind after a failed setup without failing itself.
-type fakeTB struct {
-	testing.TB
+// fakeT stands in for a test that fails, so a test can watch what the lab
+// leaves behind after a failed setup without failing itself. It is a T and
+// no testing.TB, as a program's T is, so it also shows that the lab needs
+// no more than T.
+type fakeT struct {
 	mu       sync.Mutex
 	failed   bool
 	msgs     []string
 	cleanups []func()
 }
 
-func (f *fakeTB) Helper() {}
+func (f *fakeT) Helper() {}
 
-func (f *fakeTB) Cleanup(fn func()) {
+func (f *fakeT) Cleanup(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cleanups = append(f.cleanups, fn)
 }
 
-func (f *fakeTB) Errorf(format string, args ...any) {
+func (f *fakeT) Errorf(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failed = true
 	f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
 }
 
-func (f *fakeTB) Fatalf(format string, args ...any) {
+func (f *fakeT) Fatalf(format string, args ...any) {
 	f.Errorf(format, args...)
 	runtime.Goexit()
 }
 
-func (f *fakeTB) Failed() bool {
+func (f *fakeT) Failed() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.failed
 }
 
-func (f *fakeTB) Logf(string, ...any) {}
+func (f *fakeT) Logf(string, ...any) {}
 
 // run runs body as the fake test would, then its cleanups, last first.
-func (f *fakeTB) run(body func(testing.TB)) {
+func (f *fakeT) run(body func(T)) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -133,3 +134,12 @@ func leftovers(t *testing.T, id string) []string {
 	}
 	return found
 }
+
+// What tests pass to the lab must stay a T.
+var (
+	_ T = (*testing.T)(nil)
+	_ T = (*testing.B)(nil)
+	_ T = (*testing.F)(nil)
+	_ T = testing.TB(nil)
+	_ T = (*fakeT)(nil)
+)

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -32,7 +31,7 @@ var labNet = netip.MustParsePrefix("10.0.0.0/8")
 const cmdTimeout = 20 * time.Second
 
 // Lab is one Ethernet segment: a bridge in a switch namespace of its own and
-// the nodes joined to it. The lab and its nodes report failures to the test
+// the nodes joined to it. The lab and its nodes report failures to the T
 // given to New, with t.Fatalf, so methods that can fail are for the test's
 // own goroutine; Do, DialContext, HTTPGet, Ping and Client are safe from any.
 type Lab struct {
@@ -43,7 +42,7 @@ type Lab struct {
 	// SwitchNS is the name of the namespace that holds the bridge.
 	SwitchNS string
 
-	t     testing.TB
+	t     T
 	mu    sync.Mutex
 	nodes map[string]*Node
 }
@@ -52,7 +51,7 @@ type Lab struct {
 // subnet must lie in 10.0.0.0/8; as every lab is a world of its own, labs
 // may share a subnet, and the zero Prefix means DefaultSubnet. New skips or
 // fails the test as RequireRoot does.
-func New(t testing.TB, subnet netip.Prefix) *Lab {
+func New(t T, subnet netip.Prefix) *Lab {
 	t.Helper()
 	if !subnet.IsValid() {
 		subnet = DefaultSubnet
@@ -157,7 +156,7 @@ func (l *Lab) must(err error) {
 
 // newID returns a random suffix: eight hex digits keep names short and make
 // a collision between concurrent test binaries vanishingly unlikely.
-func newID(t testing.TB) string {
+func newID(t T) string {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatalf("lab: random id: %v", err)

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 )
 
 // nginxBody is what NginxConf accepts as a body: text that needs no quoting
@@ -34,7 +33,7 @@ var nginxBody = regexp.MustCompile(`^[A-Za-z0-9 _.,:/@+=-]*$`)
 // dir/health.conf, which nginx.conf includes, so a test may also rewrite
 // that file and send nginx SIGHUP. If the test fails, error.log is copied
 // into the test log.
-func NginxConf(t testing.TB, dir string, listen netip.AddrPort, body string) string {
+func NginxConf(t T, dir string, listen netip.AddrPort, body string) string {
 	t.Helper()
 	if !filepath.IsAbs(dir) {
 		t.Fatalf("lab: nginx directory %q is not absolute", dir)
@@ -65,7 +64,7 @@ func NginxHealthConf(dir string) string { return filepath.Join(dir, "health.conf
 // SetNginxHealthy makes /health of the nginx configured in dir answer 200
 // (true) or 500 (false) from the next request on, with no reload: nginx
 // looks for dir/unhealthy on every request.
-func SetNginxHealthy(t testing.TB, dir string, healthy bool) {
+func SetNginxHealthy(t T, dir string, healthy bool) {
 	t.Helper()
 	flag := filepath.Join(dir, "unhealthy")
 	if healthy {
@@ -125,7 +124,7 @@ var nginxTempModules = sync.OnceValue(func() []string {
 	return mods
 })
 
-func writeFile(t testing.TB, path, content string) {
+func writeFile(t T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatalf("lab: %v", err)

@@ -67,8 +67,8 @@ func TestNginxConfRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeTB{TB: t}
-			f.run(func(tb testing.TB) { NginxConf(tb, tc.dir, tc.listen, tc.body) })
+			f := &fakeT{}
+			f.run(func(tb T) { NginxConf(tb, tc.dir, tc.listen, tc.body) })
 			if !f.Failed() {
 				t.Errorf("NginxConf(%q, %v, %q) did not fail", tc.dir, tc.listen, tc.body)
 			}

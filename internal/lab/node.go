@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"testing"
 )
 
 // Iface is the name of every node's interface inside its namespace.
@@ -37,7 +36,7 @@ type Node struct {
 	Port string
 
 	lab *Lab
-	t   testing.TB
+	t   T
 }
 
 // AddNode adds a node called name (a lowercase letter, then up to 11

@@ -6,13 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 )
 
 // RequireRoot skips the test unless it runs as root with iproute2's ip
 // available. When the environment variable CI is "true" it fails the test
-// instead, so end-to-end tests cannot silently skip in CI.
-func RequireRoot(t testing.TB) {
+// instead, so end-to-end tests cannot silently skip in CI; so it does when
+// t cannot skip, as a program's T cannot.
+func RequireRoot(t T) {
 	t.Helper()
 	missing := ""
 	if os.Geteuid() != 0 {
@@ -23,10 +23,13 @@ func RequireRoot(t testing.TB) {
 	if missing == "" {
 		return
 	}
+	s, canSkip := t.(skipper)
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("lab: this end-to-end test needs %s; CI=true, so it may not skip", missing)
+	} else if !canSkip {
+		t.Fatalf("lab: a lab needs %s", missing)
 	}
-	t.Skipf("lab: this end-to-end test needs %s", missing)
+	s.Skipf("lab: this end-to-end test needs %s", missing)
 }
 
 // lookPath finds a program in PATH and then in the sbin directories, which a

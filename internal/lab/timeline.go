@@ -75,6 +75,45 @@ type Span struct {
 // String formats the span as who×count.
 func (s Span) String() string { return fmt.Sprintf("%s×%d", s.Who, s.Count) }
 
+// Samples is a run of a Client's samples, oldest first, such as those of
+// one step of a test, which Between cuts out.
+type Samples []Sample
+
+// Between returns the samples that started at or after from and before
+// to; a zero to means no end.
+func (ss Samples) Between(from, to time.Time) Samples {
+	var out Samples
+	for _, s := range ss {
+		if !s.At.Before(from) && (to.IsZero() || s.At.Before(to)) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Failures counts the samples that got no 2xx response.
+func (ss Samples) Failures() int { return failures(ss) }
+
+// Outage returns the longest outage among the samples, measured as
+// Client.Outages does. Zero means none failed.
+func (ss Samples) Outage() time.Duration { return longestOutage(ss) }
+
+// Spans returns the timeline of answers: runs of consecutive samples with
+// the same Who.
+func (ss Samples) Spans() []Span { return spans(ss) }
+
+// String summarises the timeline: "a×120 !refused×3 b×300".
+func (ss Samples) String() string {
+	var b strings.Builder
+	for i, s := range spans(ss) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s.String())
+	}
+	return b.String()
+}
+
 // spans folds samples into runs of the same Who.
 func spans(samples []Sample) []Span {
 	var out []Span

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"testing"
 	"time"
 )
 
@@ -11,7 +10,7 @@ const waitPoll = 10 * time.Millisecond
 // WaitFor checks cond every 10ms until it holds, failing the test with what
 // in the message if it does not within timeout. It is for conditions that
 // only real time brings about: a VIP moving, a process answering.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+func WaitFor(t T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
