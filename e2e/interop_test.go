@@ -60,7 +60,7 @@ func TestInteropVipvisorMaster(t *testing.T) {
 		t.Run(m.name+"/planned stop", func(t *testing.T) {
 			c, v, k, ka := pair(t, m, true)
 			lab.WaitFor(t, 10*time.Second, "keepalived to settle as backup", func() bool { return ka.kaState() == "BACKUP" })
-			c.exactlyOneHolds(v, k)
+			c.waitSoleHolder(v, k)
 			v.stop()
 			c.waitServedBy(k, 10*time.Second)
 			// keepalived runs its notify script a moment after the change.
@@ -83,7 +83,7 @@ func TestInteropKeepalivedMaster(t *testing.T) {
 		t.Run(m.name+"/planned stop", func(t *testing.T) {
 			c, v, k, ka := pair(t, m, false)
 			lab.WaitFor(t, 10*time.Second, "vipvisor to follow keepalived", func() bool { return v.state() == "BACKUP" })
-			c.exactlyOneHolds(k, v)
+			c.waitSoleHolder(k, v)
 			if s, _ := v.status(); s.VRRP.Master != k.Addr.Addr().String() {
 				t.Errorf("vipvisor sees master %q, want keepalived at %s", s.VRRP.Master, k.Addr.Addr())
 			}

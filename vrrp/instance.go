@@ -159,10 +159,8 @@ func (i *Instance) Run(ctx context.Context) error {
 	defer i.conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if removed, err := i.addrs.RemoveStale(); err != nil {
+	if err := i.removeStale(); err != nil {
 		return err
-	} else if len(removed) > 0 {
-		i.log.Warn("removed stale virtual addresses left by an earlier run", "addrs", fmt.Sprint(removed))
 	}
 	up, err := i.addrs.LinkUp()
 	if err != nil {
@@ -182,6 +180,20 @@ func (i *Instance) Run(ctx context.Context) error {
 	}
 	i.apply(now, Start{})
 	return i.loop(ctx, adverts, links, failed)
+}
+
+// removeStale removes copies of the VIPs an earlier run left behind (a
+// kill -9 gives no chance to remove them). The address owner (priority
+// 255) skips it: its VIPs are its own real addresses.
+func (i *Instance) removeStale() error {
+	if i.cfg.Priority == 255 {
+		return nil
+	}
+	removed, err := i.addrs.RemoveStale()
+	if len(removed) > 0 {
+		i.log.Warn("removed stale virtual addresses left by an earlier run", "addrs", fmt.Sprint(removed))
+	}
+	return err
 }
 
 // receive reads adverts on a goroutine of its own until the socket is
