@@ -174,9 +174,15 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			if err == nil && s.stopping {
 				continue
 			}
-			s.failure = fmt.Errorf("vrrp stopped: %w", err)
+			if err == nil {
+				err = errors.New("the instance stopped unasked")
+			}
+			s.failure = fmt.Errorf("vrrp: %w", err)
 			s.log.Error("VRRP failed; stopping the child", "err", err)
 			s.stopping = true
+			if s.child.PID() == 0 {
+				return s.failure
+			}
 			s.child.Stop()
 		case ex := <-s.child.Exits():
 			s.exited(ex)
