@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 # End-to-end tests run real nginx and keepalived in network namespaces.
 TESTTIMEOUT ?= 30m
 
-.PHONY: all build test unit lint fuzz demo clean
+.PHONY: all build test unit lint fuzz demo bench clean
 
 all: build
 
@@ -41,3 +41,12 @@ demo: build
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; }
 	$(GO) build -o bin/vipvisor-demo ./demo
 	bin/vipvisor-demo -vipvisor bin/vipvisor
+
+## bench: vipvisor against keepalived 2.2 in the namespace lab; writes bench/results.md and bench/scenario-*.svg (root; installs keepalived, nginx and tcpdump if missing; about 12 minutes)
+bench:
+	@start=$$(date +%s%N); \
+	{ command -v keepalived >/dev/null || test -x /usr/sbin/keepalived; } && { command -v nginx >/dev/null || test -x /usr/sbin/nginx; } && { command -v tcpdump >/dev/null || test -x /usr/bin/tcpdump; } || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y keepalived nginx tcpdump; } && \
+	$(MAKE) --no-print-directory build && \
+	$(GO) build -o bin/vipvisor-bench ./bench && \
+	bin/vipvisor-bench -vipvisor bin/vipvisor -started $$start $(BENCHFLAGS)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/lab"
+	"github.com/vipvisor/vipvisor/internal/progrun"
 )
 
 // statusAddr is where every vipvisor of the demo serves /status, inside
@@ -34,7 +35,7 @@ var settings = []string{
 // cluster is the demo's lab: a client node polling the VIP and two web
 // nodes, each running nginx under vipvisor.
 type cluster struct {
-	r      *runner
+	r      *progrun.Runner
 	lab    *lab.Lab
 	client *lab.Node
 	poll   *lab.Client
@@ -52,13 +53,13 @@ type webNode struct {
 	*lab.Node
 	prio  int
 	dir   string // nginx's configuration and files, vipvisor's log
-	proc  *process
+	proc  *progrun.Process
 	watch *watcher
 }
 
 // newCluster builds the lab: the nodes, their nginx configurations and
 // the client, not yet polling.
-func newCluster(r *runner, vipvisor, nginx string) *cluster {
+func newCluster(r *progrun.Runner, vipvisor, nginx string) *cluster {
 	dir, err := os.MkdirTemp("", "vipvisor-demo-")
 	if err != nil {
 		r.Fatalf("temporary directory: %v", err)
@@ -85,21 +86,10 @@ func (c *cluster) webNode(name string, host, prio int, dir string) *webNode {
 	return n
 }
 
-// env is vipvisor's environment on n: this process's own without
-// VIPVISOR_* and systemd's variables, the sbin directories added to PATH,
-// and the demo's settings.
+// env is vipvisor's environment on n: this process's own, cleaned, and
+// the demo's settings.
 func (c *cluster) env(n *webNode) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		switch {
-		case strings.HasPrefix(kv, "VIPVISOR_"), strings.HasPrefix(kv, "NOTIFY_SOCKET="),
-			strings.HasPrefix(kv, "WATCHDOG_"):
-		case strings.HasPrefix(kv, "PATH="):
-			env = append(env, kv+":/usr/sbin:/sbin")
-		default:
-			env = append(env, kv)
-		}
-	}
+	env := progrun.CleanEnv()
 	env = append(env, settings...)
 	return append(env, "VIPVISOR_VIPS="+c.vip.String(), "VIPVISOR_PRIORITY="+strconv.Itoa(n.prio))
 }
@@ -109,12 +99,12 @@ func (c *cluster) env(n *webNode) []string {
 func (c *cluster) start(n *webNode) {
 	cmd := n.Command(c.vipvisor, "--", c.nginx, "-c", filepath.Join(n.dir, "nginx.conf"))
 	cmd.Env = c.env(n)
-	p, err := startProcess(cmd, filepath.Join(n.dir, "vipvisor.log"))
+	p, err := progrun.StartProcess(cmd, filepath.Join(n.dir, "vipvisor.log"))
 	if err != nil {
 		c.r.Fatalf("start vipvisor on %s: %v", n.Name, err)
 	}
 	n.proc = p
-	c.r.Cleanup(func() { p.stop(10 * time.Second) })
+	c.r.Cleanup(func() { p.Stop(10 * time.Second) })
 	n.watch.start()
 }
 
@@ -125,7 +115,7 @@ func (c *cluster) printLogs() {
 	}
 	for _, n := range []*webNode{c.a, c.b} {
 		if n != nil && n.proc != nil {
-			c.r.print("vipvisor on %s logged:\n%s", n.Name, n.proc.logTail(60))
+			c.r.Print("vipvisor on %s logged:\n%s", n.Name, n.proc.LogTail(60))
 		}
 	}
 }
@@ -168,11 +158,11 @@ func (c *cluster) crash(n *webNode) (int, time.Time) {
 func (c *cluster) await(timeout time.Duration, what string, cond func() bool) time.Time {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
-		c.r.checkpoint()
+		c.r.Checkpoint()
 		if time.Now().After(deadline) {
 			c.r.Errorf("%s: waited %v for %s", c.step, timeout, what)
 			c.explain()
-			c.r.abort()
+			c.r.Abort()
 		}
 		// Polling real time: VRRP, nginx and the client run on their own.
 		time.Sleep(5 * time.Millisecond)
@@ -191,10 +181,10 @@ func (c *cluster) explain() {
 		if st, ok := n.watch.current(); ok {
 			line += "; now " + st.String()
 		}
-		if code, ok := n.proc.exitCode(); ok {
+		if code, ok := n.proc.ExitCode(); ok {
 			line += fmt.Sprintf("; vipvisor exited %d", code)
 		}
-		c.r.print("%s", line)
+		c.r.Print("%s", line)
 	}
 }
 
@@ -219,7 +209,7 @@ func (c *cluster) answer(timeout time.Duration, who string, since time.Time) lab
 func (c *cluster) settle(d time.Duration) {
 	// Real time on purpose: the client records what users would see.
 	time.Sleep(d)
-	c.r.checkpoint()
+	c.r.Checkpoint()
 }
 
 func isZombie(pid int) bool {

@@ -6,26 +6,28 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vipvisor/vipvisor/internal/progrun"
 )
 
 // demo builds the cluster and tells the story. Its first cleanup, run
 // last, checks that nothing was left behind.
-func demo(r *runner, vipvisor, nginx string) {
+func demo(r *progrun.Runner, vipvisor, nginx string) {
 	if abs, err := filepath.Abs(vipvisor); err == nil {
 		vipvisor = abs
 	}
 	began := time.Now()
 	var c *cluster
-	r.Cleanup(func() { r.leftBehind(c, began) })
-	r.say("vipvisor demo: two web nodes, a (priority 150) and b (100), share one virtual IP;")
-	r.say("a client asks it every 10ms throughout and we count what it sees.")
+	r.Cleanup(func() { leftBehind(r, c, began) })
+	r.Say("vipvisor demo: two web nodes, a (priority 150) and b (100), share one virtual IP;")
+	r.Say("a client asks it every 10ms throughout and we count what it sees.")
 	c = newCluster(r, vipvisor, nginx)
 	(&story{c: c}).tell()
 }
 
 // leftBehind reports, once every other cleanup has run, whether any of
 // the lab's namespaces or of its processes is left.
-func (r *runner) leftBehind(c *cluster, began time.Time) {
+func leftBehind(r *progrun.Runner, c *cluster, began time.Time) {
 	if c == nil {
 		return
 	}
@@ -40,18 +42,16 @@ func (r *runner) leftBehind(c *cluster, began time.Time) {
 	for _, p := range processesMentioning(c.dir) {
 		left = append(left, "process "+p)
 	}
-	r.mu.Lock()
-	interrupted := r.interrupted
-	r.mu.Unlock()
+	interrupted := r.Interrupted()
 	switch {
 	case len(left) > 0:
 		r.Errorf("left behind: %s", strings.Join(left, ", "))
 	case interrupted:
-		fmt.Fprintln(r.out, "removed the lab: nothing left behind")
+		fmt.Fprintln(r.Out(), "removed the lab: nothing left behind")
 	case r.Failed():
-		r.say("\nthe demo did not finish: %s failed (see above); the lab is removed", c.step)
+		r.Say("\nthe demo did not finish: %s failed (see above); the lab is removed", c.step)
 	default:
-		r.say("\nremoved the lab: no namespace, vipvisor or nginx left (%s in all)",
+		r.Say("\nremoved the lab: no namespace, vipvisor or nginx left (%s in all)",
 			dur(time.Since(began)))
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+
+	"github.com/vipvisor/vipvisor/internal/progrun"
 )
 
 func main() {
@@ -29,8 +31,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
-	r := newRunner(*verbose)
-	r.run(func() { demo(r, *vipvisor, nginx) })
+	r := progrun.New(*verbose)
+	r.Run(func() { demo(r, *vipvisor, nginx) })
 }
 
 // preflight checks what the demo needs before it makes anything, and

@@ -28,17 +28,17 @@ type story struct {
 
 // heading starts a step.
 func (s *story) heading(format string, args ...any) {
-	s.c.r.checkpoint()
+	s.c.r.Checkpoint()
 	s.n++
 	title := fmt.Sprintf(format, args...)
 	s.c.step = fmt.Sprintf("step %d (%s)", s.n, title)
 	s.c.stepStart = time.Now()
-	s.c.r.say("")
-	s.c.r.say("[%d/%d] %s", s.n, steps, title)
+	s.c.r.Say("")
+	s.c.r.Say("[%d/%d] %s", s.n, steps, title)
 }
 
 // say prints one line of a step, indented.
-func (s *story) say(format string, args ...any) { s.c.r.say("      "+format, args...) }
+func (s *story) say(format string, args ...any) { s.c.r.Say("      "+format, args...) }
 
 // tell runs the whole story.
 func (s *story) tell() {
@@ -49,11 +49,11 @@ func (s *story) tell() {
 	s.heal()
 	s.plannedStop()
 	s.c.poll.Stop()
-	s.c.r.say("")
-	s.c.r.say("measured (by the client's requests, and /status asked every 20ms)")
+	s.c.r.Say("")
+	s.c.r.Say("measured (by the client's requests, and /status asked every 20ms)")
 	all := s.c.poll.Samples()
 	s.res.add("client requests, whole demo", "%d, %s", len(all), failed(all.Failures()))
-	s.res.print(s.c.r.out)
+	s.res.print(s.c.r.Out())
 }
 
 func (s *story) lab() {
@@ -182,11 +182,11 @@ func (s *story) plannedStop() {
 	c := s.c
 	s.heading("planned stop: SIGTERM to vipvisor on a")
 	at := time.Now()
-	if err := c.a.proc.signal(syscall.SIGTERM); err != nil {
+	if err := c.a.proc.Signal(syscall.SIGTERM); err != nil {
 		c.r.Fatalf("%s: SIGTERM: %v", c.step, err)
 	}
 	b := c.answer(5*time.Second, "b", at)
-	code, ok := c.a.proc.wait(15 * time.Second)
+	code, ok := c.a.proc.Wait(15 * time.Second)
 	if !ok {
 		c.r.Fatalf("%s: waited 15s for vipvisor on a to exit", c.step)
 	}

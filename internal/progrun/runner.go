@@ -1,4 +1,4 @@
-package main
+package progrun
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 // which the lab bounds at 20s.
 const storyGrace = 25 * time.Second
 
-// runner is the demo's lab.T: it prints failures, keeps a stack of
+// Runner is a program's lab.T: it prints failures, keeps a stack of
 // cleanups and runs it, last registered first, exactly once: when the
 // story ends, on Fatalf, or on SIGINT, SIGTERM or SIGHUP. Then it exits.
 //
@@ -26,7 +26,7 @@ const storyGrace = 25 * time.Second
 // unregistered; a story stops at its next checkpoint once the runner is
 // stopping. Each cleanup runs on a goroutine of its own, so one that
 // calls Fatalf ends only itself.
-type runner struct {
+type Runner struct {
 	out       io.Writer
 	verbose   bool          // print the lab's diagnostics too
 	storyDone chan struct{} // closed when the story's goroutine ends
@@ -39,24 +39,25 @@ type runner struct {
 	finishing   sync.Once
 }
 
-// newRunner returns a runner that prints to stdout: the story, and the
-// failures among it, in the order they happened.
-func newRunner(verbose bool) *runner {
-	return &runner{out: os.Stdout, verbose: verbose, storyDone: make(chan struct{})}
+// New returns a Runner that prints to stdout: the story, and the
+// failures among it, in the order they happened. With verbose, Logf
+// prints the lab's diagnostics too.
+func New(verbose bool) *Runner {
+	return &Runner{out: os.Stdout, verbose: verbose, storyDone: make(chan struct{})}
 }
 
 // Helper does nothing: the messages name their step themselves.
-func (r *runner) Helper() {}
+func (r *Runner) Helper() {}
 
 // Cleanup pushes f on the cleanup stack.
-func (r *runner) Cleanup(f func()) {
+func (r *Runner) Cleanup(f func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cleanups = append(r.cleanups, f)
 }
 
 // Errorf reports a failure and carries on.
-func (r *runner) Errorf(format string, args ...any) {
+func (r *Runner) Errorf(format string, args ...any) {
 	r.mu.Lock()
 	r.failed = true
 	quiet := r.interrupted
@@ -68,35 +69,45 @@ func (r *runner) Errorf(format string, args ...any) {
 
 // Fatalf reports a failure, then cleans up and exits 1; the calling
 // goroutine ends here.
-func (r *runner) Fatalf(format string, args ...any) {
+func (r *Runner) Fatalf(format string, args ...any) {
 	r.Errorf(format, args...)
-	r.abort()
+	r.Abort()
 }
 
-// abort cleans up and exits 1, like Fatalf after the failure is told; the
+// Abort cleans up and exits 1, like Fatalf after the failure is told; the
 // calling goroutine ends here.
-func (r *runner) abort() {
+func (r *Runner) Abort() {
 	r.finish(1)
 	runtime.Goexit()
 }
 
 // Logf prints what the lab explains a failure with (links, addresses,
 // neighbours, nginx's error.log), indented, if the runner is verbose.
-func (r *runner) Logf(format string, args ...any) {
+func (r *Runner) Logf(format string, args ...any) {
 	if r.verbose {
-		r.print(format, args...)
+		r.Print(format, args...)
 	}
 }
 
+// Out is where the runner prints.
+func (r *Runner) Out() io.Writer { return r.out }
+
+// Interrupted reports whether a signal ended the program.
+func (r *Runner) Interrupted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.interrupted
+}
+
 // Failed reports whether Errorf or Fatalf was called.
-func (r *runner) Failed() bool {
+func (r *Runner) Failed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.failed
 }
 
-// say prints a line of the story, unless the demo was interrupted.
-func (r *runner) say(format string, args ...any) {
+// Say prints a line of the story, unless the program was interrupted.
+func (r *Runner) Say(format string, args ...any) {
 	r.mu.Lock()
 	quiet := r.interrupted
 	r.mu.Unlock()
@@ -105,15 +116,15 @@ func (r *runner) say(format string, args ...any) {
 	}
 }
 
-// print prints a message indented, even if the demo was interrupted.
-func (r *runner) print(format string, args ...any) {
+// Print prints a message indented, even if the program was interrupted.
+func (r *Runner) Print(format string, args ...any) {
 	msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
 	fmt.Fprintf(r.out, "    %s\n", strings.ReplaceAll(msg, "\n", "\n    "))
 }
 
-// checkpoint ends the story's goroutine if the runner is stopping; the
+// Checkpoint ends the story's goroutine if the runner is stopping; the
 // story calls it between the things it does.
-func (r *runner) checkpoint() {
+func (r *Runner) Checkpoint() {
 	r.mu.Lock()
 	stopping := r.stopping
 	r.mu.Unlock()
@@ -122,10 +133,10 @@ func (r *runner) checkpoint() {
 	}
 }
 
-// run runs story on a goroutine of its own, with the signals that end the
-// demo trapped, and never returns: it exits 0 if the story ends with no
+// Run runs story on a goroutine of its own, with the signals that end the
+// program trapped, and never returns: it exits 0 if the story ends with no
 // failure, 1 after one, 130 after an interrupt.
-func (r *runner) run(story func()) {
+func (r *Runner) Run(story func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go r.onSignal(sigs)
@@ -137,12 +148,12 @@ func (r *runner) run(story func()) {
 	select {} // finish exits
 }
 
-func (r *runner) onSignal(sigs <-chan os.Signal) {
+func (r *Runner) onSignal(sigs <-chan os.Signal) {
 	sig := <-sigs
 	r.mu.Lock()
 	r.interrupted = true
 	r.mu.Unlock()
-	fmt.Fprintf(r.out, "\n%v: stopping the demo and removing the lab\n", sig)
+	fmt.Fprintf(r.out, "\n%v: stopping and removing the lab\n", sig)
 	go func() {
 		for range sigs {
 			fmt.Fprintln(r.out, "still cleaning up; a few seconds more")
@@ -152,9 +163,9 @@ func (r *runner) onSignal(sigs <-chan os.Signal) {
 }
 
 // finish stops the story, runs the cleanups and exits with code, or 1 if
-// the demo failed; only the first call does anything, later ones return
+// the program failed; only the first call does anything, later ones return
 // at once.
-func (r *runner) finish(code int) {
+func (r *Runner) finish(code int) {
 	r.finishing.Do(func() {
 		r.mu.Lock()
 		r.stopping = true
@@ -175,7 +186,7 @@ func (r *runner) finish(code int) {
 	})
 }
 
-func (r *runner) pop() func() {
+func (r *Runner) pop() func() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.cleanups) == 0 {

@@ -1,0 +1,119 @@
+// Command bench is `make bench`: it compares vipvisor with keepalived 2.2
+// (as the guides set it up, and tuned) on the project's namespace lab,
+// with real nginx. A client polls the VIP every 10ms with a 100ms timeout
+// while faults are injected on the master; it also measures each
+// supervisor's memory and idle CPU, and how long a new master takes to
+// install and announce 1, 50 and 200 VIPs. It prints a Markdown table,
+// writes it to bench/results.md and draws a timeline per scenario in
+// bench/scenario-*.svg. It needs root, nginx, keepalived and tcpdump.
+//
+// Usage:
+//
+//	bench [-reps 5] [-idle 60s] [-vipvisor bin/vipvisor] [-out bench]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/vipvisor/vipvisor/internal/progrun"
+)
+
+// bench is one run of the benchmark.
+type bench struct {
+	r *progrun.Runner
+	// programs' paths
+	vipvisor, nginx, keepalived, tcpdump, ss, grep string
+	dir                                            string // the nodes' files, removed at the end
+	runs                                           int    // instances started, to name their logs
+}
+
+func main() {
+	vipvisor := flag.String("vipvisor", "bin/vipvisor", "the vipvisor binary to run (make build)")
+	reps := flag.Int("reps", 5, "repetitions of each scenario for each setup")
+	idle := flag.Duration("idle", 60*time.Second, "how long to measure idle CPU")
+	out := flag.String("out", "bench", "directory for results.md and the pictures")
+	started := flag.Int64("started", 0, "when make bench started, in Unix nanoseconds (default: now)")
+	verbose := flag.Bool("v", false, "on a failure, print the lab's diagnostics too")
+	flag.Parse()
+	began := time.Now()
+	if *started > 0 {
+		began = time.Unix(0, *started)
+	}
+	b, err := preflight(*vipvisor)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	b.r = progrun.New(*verbose)
+	b.r.Run(func() { b.main(options{reps: *reps, idle: *idle, out: *out, began: began}) })
+}
+
+type options struct {
+	reps  int
+	idle  time.Duration
+	out   string
+	began time.Time
+}
+
+// preflight finds the programs the benchmark runs before it makes
+// anything.
+func preflight(vipvisor string) (*bench, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("run me as root: the lab is made of network namespaces")
+	}
+	abs, err := filepath.Abs(vipvisor)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("%w (make build makes it)", err)
+	}
+	b := &bench{vipvisor: abs}
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{{&b.nginx, "nginx"}, {&b.keepalived, "keepalived"}, {&b.tcpdump, "tcpdump"}, {&b.ss, "ss"}, {&b.grep, "grep"}} {
+		*p.dst = find(p.name)
+		if *p.dst == "" {
+			return nil, fmt.Errorf("%s is not installed (make bench installs nginx and keepalived)", p.name)
+		}
+	}
+	return b, nil
+}
+
+func find(name string) string {
+	for _, p := range []string{name, "/usr/sbin/" + name, "/sbin/" + name} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// main runs the three parts and writes the report. The work directory is
+// under /run, not /tmp: keepalived's enable_script_security refuses a
+// check script below a directory others may write to.
+func (b *bench) main(o options) {
+	dir, err := os.MkdirTemp("/run", "vipvisor-bench-")
+	if err != nil {
+		b.r.Fatalf("work directory: %v", err)
+	}
+	b.r.Cleanup(func() { os.RemoveAll(dir) })
+	b.dir = dir
+	rep := report{machine: describeMachine(), reps: o.reps, idle: o.idle}
+	b.r.Say("vipvisor benchmark: %s", rep.machine)
+	b.r.Say("idle resources, %v as master at 100ms adverts", o.idle)
+	rep.res = b.resources(o.idle)
+	b.r.Say("becoming master with 1, 50, 200 VIPs")
+	rep.ann = b.announcements(3)
+	b.r.Say("scenarios, %d repetitions each, setups alternating", o.reps)
+	rep.results = b.scenarios(b.newCluster(), o.reps)
+	rep.wall = time.Since(o.began)
+	b.write(o.out, &rep)
+}

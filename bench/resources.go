@@ -1,0 +1,78 @@
+package main
+
+import (
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
+)
+
+// usage is what one setup's supervisor used while idle as master.
+type usage struct {
+	setup *setup
+	procs int   // supervisor processes
+	rss   int64 // sum of VmRSS, KiB, at the end
+	// own is utime+stime of the supervisor's processes, all adds the CPU
+	// time of the children they reaped (keepalived's check script), both
+	// in % of one core.
+	own, all float64
+}
+
+// resources runs each setup as master of a lab of its own, all at once,
+// and measures their supervisors over idle: nginx is not counted, for
+// either. Nothing else runs meanwhile.
+func (b *bench) resources(idle time.Duration) []usage {
+	var ins []*instance
+	for _, s := range setups {
+		l := lab.New(b.r, netip.Prefix{})
+		n := newNode(b.r, l, filepath.Join(b.dir, "res-"+s.key), "a", 11, 100)
+		in := b.start(s, n, []netip.Prefix{l.Host(100)}, true)
+		b.r.Cleanup(in.stop)
+		b.await(in, 20*time.Second, "it to be master", func() bool { return in.state() == "MASTER" })
+		ins = append(ins, in)
+	}
+	// Let start-up work (first probes, gratuitous ARPs) pass.
+	b.pause(6 * time.Second)
+	pids := make([][]int, len(ins))
+	before := make([]stat, len(ins))
+	for i, in := range ins {
+		pids[i] = in.pids()
+		before[i] = sumStat(pids[i])
+	}
+	start := time.Now()
+	b.pause(idle)
+	took := time.Since(start)
+	out := make([]usage, len(ins))
+	for i, in := range ins {
+		after := sumStat(pids[i])
+		u := usage{setup: in.s, procs: len(pids[i])}
+		for _, pid := range pids[i] {
+			u.rss += rssKiB(pid)
+		}
+		u.own = cpuPercent(after.own-before[i].own, took)
+		u.all = cpuPercent(after.own+after.children-before[i].own-before[i].children, took)
+		out[i] = u
+		b.r.Say("  %-19s %d process(es), RSS %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
+			in.s.name, u.procs, u.rss, u.own, u.all)
+		in.stop()
+	}
+	return out
+}
+
+// sumStat adds up the CPU times of pids.
+func sumStat(pids []int) stat {
+	var sum stat
+	for _, pid := range pids {
+		if st, ok := readStat(pid); ok {
+			sum.own += st.own
+			sum.children += st.children
+		}
+	}
+	return sum
+}
+
+// cpuPercent converts ticks used over d to % of one core.
+func cpuPercent(ticks int64, d time.Duration) float64 {
+	return float64(ticks) * float64(time.Second/clockTick) / float64(d) * 100
+}

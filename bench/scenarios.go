@@ -1,0 +1,259 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
+)
+
+// scenario is one fault whose client-visible effect is measured; t=0 is
+// the fault.
+type scenario struct {
+	key, title string
+	short      string        // for the table
+	before     time.Duration // shown before t=0 in the picture
+	window     time.Duration // measured after t=0
+}
+
+var (
+	scenKill  = &scenario{short: "nginx killed once", key: "a", title: "nginx killed once on the master", before: 500 * time.Millisecond, window: 3 * time.Second}
+	scenLoop  = &scenario{short: "nginx killed twice", key: "b", title: "nginx killed twice, 2 s apart (crash loop); t=0 is the second kill", before: 2500 * time.Millisecond, window: 3 * time.Second}
+	scenHang  = &scenario{short: "nginx hung", key: "c", title: "nginx hung (SIGSTOP) on the master", before: 500 * time.Millisecond, window: 5 * time.Second}
+	scenLink  = &scenario{short: "link cut", key: "d", title: "master's link cut (node loss)", before: 500 * time.Millisecond, window: 4500 * time.Millisecond}
+	scenStop  = &scenario{short: "planned stop", key: "e", title: "planned stop of the master's supervisor (SIGTERM)", before: 500 * time.Millisecond, window: 3 * time.Second}
+	scenBack  = &scenario{short: "recovery, preempt back", key: "f", title: "recovery: the old master's supervisor started again, healthy, preempts", before: 500 * time.Millisecond, window: 4500 * time.Millisecond}
+	scenarios = []*scenario{scenKill, scenLoop, scenHang, scenLink, scenStop, scenBack}
+)
+
+// crashGap is the time between the two kills of the crash loop: long
+// enough for the restarted nginx to pass a probe round.
+const crashGap = 2 * time.Second
+
+// result is what the client saw in one run of one scenario.
+type result struct {
+	scen  *scenario
+	setup *setup
+	rep   int
+	t0    time.Time
+	view  lab.Samples // from t0-before to the end of the window
+	// outage is the longest run of failed requests that started at or
+	// after t0; toEnd says it lasted to the end of the window.
+	outage time.Duration
+	toEnd  bool
+	failed int
+	// toB is how long after t0 node b first answered, -1 if it did not.
+	toB  time.Duration
+	last string // who answered the last request
+}
+
+// cluster is the scenarios' lab: a client polling the VIP and two web
+// nodes, a (priority 100) and b (90).
+type cluster struct {
+	client *lab.Node
+	a, b   *node
+	vip    netip.Prefix
+}
+
+func (b *bench) newCluster() *cluster {
+	l := lab.New(b.r, netip.Prefix{})
+	c := &cluster{client: l.AddNode("client", l.Host(50)), vip: l.Host(100)}
+	c.a = newNode(b.r, l, filepath.Join(b.dir, "scen"), "a", 11, 100)
+	c.b = newNode(b.r, l, filepath.Join(b.dir, "scen"), "b", 12, 90)
+	return c
+}
+
+// scenarios runs every scenario reps times for each setup, the setups
+// alternating run by run.
+func (b *bench) scenarios(c *cluster, reps int) []result {
+	type group struct {
+		name string
+		run  func(*cluster, *setup, *pair) []result
+	}
+	groups := []group{
+		{"a", b.runKill}, {"b", b.runLoop}, {"c", b.runHang}, {"d", b.runLink}, {"e+f", b.runStopStart},
+	}
+	var all []result
+	for _, g := range groups {
+		for rep := 1; rep <= reps; rep++ {
+			for _, s := range setups {
+				b.r.Checkpoint()
+				t := time.Now()
+				p := b.up(c, s)
+				up := time.Since(t)
+				rs := g.run(c, s, p)
+				t2 := time.Now()
+				b.down(c, p)
+				down := time.Since(t2)
+				for i := range rs {
+					rs[i].rep = rep
+					b.r.Say("  %s %-18s %d: outage %7s, %3d failed, b after %6s, last %-4q (up %s, down %s)",
+						rs[i].scen.key, s.name, rep, ms(rs[i].outage), rs[i].failed, msOrNone(rs[i].toB),
+						rs[i].last, ms(up), ms(down))
+				}
+				all = append(all, rs...)
+			}
+		}
+	}
+	return all
+}
+
+// pair is one setup running on both web nodes, and the client polling.
+type pair struct {
+	a, b *instance
+	poll *lab.Client
+}
+
+// up starts s on a and b at once (b, with the lower priority, does not
+// keep the VIP even if it is first), waits for a to serve the VIP and b to
+// be a healthy backup, and starts the client.
+func (b *bench) up(c *cluster, s *setup) *pair {
+	p := &pair{a: b.start(s, c.a, []netip.Prefix{c.vip}, true), b: b.start(s, c.b, []netip.Prefix{c.vip}, false)}
+	url := "http://" + c.vip.Addr().String() + "/"
+	b.await(p.a, 20*time.Second, "a to serve the VIP", func() bool {
+		if p.a.state() != "MASTER" || c.b.HasAddr(c.vip.Addr()) {
+			return false
+		}
+		_, body, err := c.client.HTTPGet(url, 100*time.Millisecond)
+		return err == nil && body == "a"
+	})
+	b.await(p.b, 20*time.Second, "b to be a healthy backup", func() bool { return p.b.state() == "BACKUP" })
+	p.poll = lab.NewClient(c.client, url)
+	p.poll.Start()
+	return p
+}
+
+// down stops the client and both nodes at once and removes any VIP left
+// behind.
+func (b *bench) down(c *cluster, p *pair) {
+	p.poll.Stop()
+	done := make(chan struct{})
+	go func() { p.b.stop(); close(done) }()
+	p.a.stop()
+	<-done
+	for _, n := range []*node{c.a, c.b} {
+		if n.HasAddr(c.vip.Addr()) {
+			n.Run("ip", "addr", "del", c.vip.String(), "dev", lab.Iface)
+		}
+	}
+}
+
+// await polls cond every 10ms; after timeout it ends the benchmark with
+// the tail of the instance's log.
+func (b *bench) await(in *instance, timeout time.Duration, what string, cond func() bool) {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.r.Errorf("%s: waited %v for %s", in.s.name, timeout, what)
+			b.r.Print("%s", in.sup.LogTail(30))
+			b.r.Abort()
+		}
+		// Real time: the supervisors run on their own.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pause lets real time pass: the client records what users see.
+func (b *bench) pause(d time.Duration) {
+	time.Sleep(d)
+	b.r.Checkpoint()
+}
+
+// killNginx kills every process of nginx on n with SIGKILL, as a crash
+// of the whole service would, and returns when.
+func (b *bench) signalNginx(n *node, sig syscall.Signal) time.Time {
+	pid := n.nginxPID()
+	if pid == 0 {
+		b.r.Fatalf("no nginx runs on %s", n.Name)
+	}
+	at := time.Now()
+	// nginx leads its own process group under vipvisor and the service.
+	if err := syscall.Kill(-pid, sig); err != nil {
+		b.r.Fatalf("kill -%d -%d: %v", sig, pid, err)
+	}
+	return at
+}
+
+func (b *bench) runKill(c *cluster, s *setup, p *pair) []result {
+	b.pause(scenKill.before)
+	t0 := b.signalNginx(c.a, syscall.SIGKILL)
+	b.pause(scenKill.window)
+	return []result{measure(scenKill, s, p.poll.Samples(), t0, time.Now())}
+}
+
+func (b *bench) runLoop(c *cluster, s *setup, p *pair) []result {
+	b.pause(500 * time.Millisecond)
+	b.signalNginx(c.a, syscall.SIGKILL)
+	b.pause(crashGap)
+	t0 := b.signalNginx(c.a, syscall.SIGKILL)
+	b.pause(scenLoop.window)
+	return []result{measure(scenLoop, s, p.poll.Samples(), t0, time.Now())}
+}
+
+func (b *bench) runHang(c *cluster, s *setup, p *pair) []result {
+	b.pause(scenHang.before)
+	pid := c.a.nginxPID()
+	t0 := b.signalNginx(c.a, syscall.SIGSTOP)
+	b.pause(scenHang.window)
+	end := time.Now()
+	syscall.Kill(-pid, syscall.SIGCONT)
+	return []result{measure(scenHang, s, p.poll.Samples(), t0, end)}
+}
+
+func (b *bench) runLink(c *cluster, s *setup, p *pair) []result {
+	b.pause(scenLink.before)
+	t0 := time.Now()
+	c.a.LinkDown()
+	b.pause(scenLink.window)
+	end := time.Now()
+	c.a.LinkUp()
+	return []result{measure(scenLink, s, p.poll.Samples(), t0, end)}
+}
+
+// runStopStart stops the master's supervisor (e), then starts it again
+// and lets it preempt (f). For keepalived, nginx runs on throughout.
+func (b *bench) runStopStart(c *cluster, s *setup, p *pair) []result {
+	b.pause(scenStop.before)
+	t0 := time.Now()
+	go p.a.stopSupervisor()
+	b.pause(scenStop.window)
+	e := measure(scenStop, s, p.poll.Samples(), t0, time.Now())
+	p.a.stopSupervisor()
+	t1 := time.Now()
+	p.a = b.restart(p.a, []netip.Prefix{c.vip}, true)
+	b.pause(scenBack.window)
+	return []result{e, measure(scenBack, s, p.poll.Samples(), t1, time.Now())}
+}
+
+// measure cuts the samples of one scenario out of a run.
+func measure(sc *scenario, s *setup, all lab.Samples, t0, end time.Time) result {
+	res := result{scen: sc, setup: s, t0: t0, view: all.Between(t0.Add(-sc.before), end), toB: -1}
+	after := all.Between(t0, end)
+	res.outage = after.Outage()
+	res.failed = after.Failures()
+	if len(after) > 0 {
+		res.last = after[len(after)-1].Who()
+		res.toEnd = !after[len(after)-1].OK()
+	}
+	for _, x := range after {
+		if x.Who() == "b" {
+			res.toB = x.At.Sub(t0)
+			break
+		}
+	}
+	return res
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+}
+
+func msOrNone(d time.Duration) string {
+	if d < 0 {
+		return "—"
+	}
+	return ms(d)
+}
