@@ -164,11 +164,9 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			// The peer has the VIPs: only now is the child stopped, so
 			// clients were served throughout.
 			s.handover = nil
-			if s.child.PID() == 0 { // between restarts, or given up
-				s.drainChanges()
+			if s.stopChild() {
 				return s.failure
 			}
-			s.child.Stop()
 		case err := <-routerDone:
 			routerDone = nil
 			if err == nil && s.stopping {
@@ -180,10 +178,9 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			s.failure = fmt.Errorf("vrrp: %w", err)
 			s.log.Error("VRRP failed; stopping the child", "err", err)
 			s.stopping = true
-			if s.child.PID() == 0 {
+			if s.stopChild() {
 				return s.failure
 			}
-			s.child.Stop()
 		case ex := <-s.child.Exits():
 			s.exited(ex)
 			if s.stopping && s.child.PID() == 0 {
@@ -201,6 +198,17 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			s.notifier.Watchdog()
 		}
 	}
+}
+
+// stopChild stops the child for good; it reports true when there is none
+// to wait for (between restarts, or after giving up), so Run can return.
+func (s *Supervisor) stopChild() (gone bool) {
+	if s.child.PID() == 0 {
+		s.drainChanges()
+		return true
+	}
+	s.child.Stop()
+	return false
 }
 
 // drainChanges reports the transitions the router made while stopping.

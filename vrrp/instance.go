@@ -264,6 +264,15 @@ func (i *Instance) arm(timer *time.Timer) {
 	timer.Reset(time.Until(d))
 }
 
+// cancelBurst drops a pending second burst: the addresses are gone, or a
+// new first burst was just sent.
+func (i *Instance) cancelBurst() {
+	if i.burst != nil {
+		i.burst.Stop()
+		i.burst = nil
+	}
+}
+
 func (i *Instance) burstC() <-chan time.Time {
 	if i.burst == nil {
 		return nil
@@ -296,12 +305,13 @@ func (i *Instance) do(now time.Time, actions []Action) {
 				i.log.Error("adding virtual addresses failed", "err", err)
 			}
 		case RemoveVIPs:
-			i.burst = nil
+			i.cancelBurst()
 			if err := i.addrs.Remove(); err != nil {
 				i.log.Error("removing virtual addresses failed", "err", err)
 			}
 		case Announce:
 			i.announce("new master")
+			i.cancelBurst()
 			i.burst = time.NewTimer(secondBurst)
 		}
 	}
