@@ -166,6 +166,9 @@ func (c *Child) Signal(sig syscall.Signal) error {
 // Reload sends the reload signal (nginx HUP, httpd USR1).
 func (c *Child) Reload() error { return c.Signal(c.reloadSig) }
 
+// ReloadSignal is the signal Reload sends.
+func (c *Child) ReloadSignal() syscall.Signal { return c.reloadSig }
+
 // Stop asks the child to stop gracefully with the stop signal and sends
 // SIGKILL to its whole group if it has not exited after the stop timeout.
 // It does not wait: the returned channel is closed once the process is

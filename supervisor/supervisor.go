@@ -261,7 +261,7 @@ func (s *Supervisor) reload() {
 	if err := s.child.Reload(); err != nil {
 		s.log.Warn("reload not delivered", "err", err)
 	} else {
-		s.log.Info("reload signal sent", "pid", s.child.PID(), "signal", Signal(s.child.reloadSig).String())
+		s.log.Info("reload signal sent", "pid", s.child.PID(), "signal", Signal(s.child.ReloadSignal()).String())
 	}
 	s.notifier.Ready(s.current.Summary())
 }
