@@ -3,11 +3,15 @@ package envconf
 import (
 	"errors"
 	"strings"
+
+	"github.com/kballard/go-shellquote"
 )
 
 // Words is a command line split into arguments the way a POSIX shell splits
 // a simple command: on blanks, with single quotes, double quotes and
-// backslash escapes. No expansion of any kind is done and no shell is run.
+// backslash escapes (inside double quotes a backslash escapes only $, `, ",
+// \ and a newline, and is kept before anything else, as in sh). No
+// expansion of any kind is done and no shell is run.
 type Words []string
 
 // Decode implements envconfig.Decoder.
@@ -20,6 +24,9 @@ func (w *Words) Decode(s string) error {
 	return nil
 }
 
+// String returns the words as one command line that SplitWords, and a
+// shell, split back into the same words: `vipvisor check` prints it so that
+// it can be pasted back.
 func (w Words) String() string {
 	q := make([]string, len(w))
 	for i, s := range w {
@@ -28,56 +35,31 @@ func (w Words) String() string {
 	return strings.Join(q, " ")
 }
 
-// SplitWords splits s into words; see Words.
+// SplitWords splits s into words; see Words. The splitting is
+// github.com/kballard/go-shellquote's; only its errors are reworded. An
+// empty or blank s gives no words (nil).
 func SplitWords(s string) ([]string, error) {
-	var (
-		words []string
-		cur   strings.Builder
-		in    bool // inside a word
-		quote rune // the open quote, or 0
-	)
-	runes := []rune(s)
-	for i := 0; i < len(runes); i++ {
-		r := runes[i]
-		switch {
-		case quote == '\'' && r == '\'', quote == '"' && r == '"':
-			quote = 0
-		case quote == '\'':
-			cur.WriteRune(r)
-		case r == '\\' && (quote == 0 || quote == '"'):
-			if i+1 == len(runes) {
-				return nil, errors.New("ends with a lone backslash")
-			}
-			i++
-			cur.WriteRune(runes[i])
-			in = true
-		case quote == '"':
-			cur.WriteRune(r)
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if quote != 0 {
-		return nil, errors.New("unterminated " + string(quote) + " quote")
-	}
-	if in {
-		words = append(words, cur.String())
+	words, err := shellquote.Split(s)
+	switch {
+	case errors.Is(err, shellquote.UnterminatedSingleQuoteError):
+		return nil, errors.New("unterminated ' quote")
+	case errors.Is(err, shellquote.UnterminatedDoubleQuoteError):
+		return nil, errors.New(`unterminated " quote`)
+	case errors.Is(err, shellquote.UnterminatedEscapeError):
+		return nil, errors.New("ends with a lone backslash")
+	case err != nil:
+		return nil, err
+	case len(words) == 0:
+		return nil, nil
 	}
 	return words, nil
 }
 
-// quote returns s as one shell word.
+// quote returns s as one shell word: as it is when no character in it is
+// special to a shell, else in single quotes, inside which nothing is
+// special but the quote itself (written '\'').
 func quote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\;$&|<>()*?#~`") {
+	if s != "" && !strings.ContainsAny(s, " \t\n\r'\"\\;$&|<>()*?[]{}#~`!=") {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
