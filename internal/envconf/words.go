@@ -57,7 +57,8 @@ func SplitWords(s string) ([]string, error) {
 
 // quote returns s as one shell word: as it is when no character in it is
 // special to a shell, else in single quotes, inside which nothing is
-// special but the quote itself (written '\”).
+// special but the quote itself, which is written as a closing quote, an
+// escaped quote and an opening quote.
 func quote(s string) string {
 	if s != "" && !strings.ContainsAny(s, " \t\n\r'\"\\;$&|<>()*?[]{}#~`!=") {
 		return s
