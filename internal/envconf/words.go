@@ -60,7 +60,7 @@ func SplitWords(s string) ([]string, error) {
 // special but the quote itself, which is written as a closing quote, an
 // escaped quote and an opening quote.
 func quote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n\r'\"\\;$&|<>()*?[]{}#~`!=") {
+	if s != "" && !strings.ContainsAny(s, " \t\n\r'\"\\;$&|<>()*?[]{}#~`!") {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
