@@ -2,7 +2,9 @@
 // github.com/kelseyhightower/envconfig, and adds what envconfig lacks for an
 // operator-facing tool: every problem reported at once, not only the first;
 // unknown prefixed variables rejected; no unprefixed fallbacks; and a help
-// table generated from the same struct tags that drive decoding.
+// table generated from the same struct tags that drive decoding. Integers
+// are decimal whatever envconfig would make of them: 051 is 51, and 0x33,
+// +5 or 1_000 are errors.
 //
 // A settings struct is flat. Each field may carry the tags
 //
@@ -128,7 +130,9 @@ func Invalid(key, reason, accept string) error {
 }
 
 // decode processes each field of spec on its own, so that one bad value
-// does not hide the next. It records every key it knows in known and
+// does not hide the next. A plain integer that is set is decoded as
+// decimal here (see decimal.go); everything else, and every default, goes
+// through envconfig. It records every key it knows in known and
 // returns the errors, plus the keys that failed so validation can skip them.
 func decode(spec any, known map[string]bool) (keys, failed []string, errs []error) {
 	v := reflect.ValueOf(spec).Elem()
@@ -145,6 +149,13 @@ func decode(spec any, known map[string]bool) (keys, failed []string, errs []erro
 		key := keyOf(one)
 		known[key] = true
 		keys = append(keys, key)
+		if raw, set := os.LookupEnv(key); set && decimalField(f.Type) {
+			if err := setDecimal(v.Field(i), raw); err != nil {
+				failed = append(failed, key)
+				errs = append(errs, &VarError{Key: key, Value: raw, Set: true, Reason: err.Error(), Accept: f.Tag.Get("accept")})
+			}
+			continue
+		}
 		if err := envconfig.Process(Prefix, one.Interface()); err != nil {
 			failed = append(failed, key)
 			errs = append(errs, fieldError(key, f, err))
