@@ -2,12 +2,14 @@ package vrrp
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 )
 
 // Event is an input to Machine.Handle. The set is closed: Start,
-// AdvertReceived, Timeout, SetHealthy, SetFault, SetPriority, Shutdown.
+// AdvertReceived, Timeout, SetHealthy, SetFault, SetPriority, Shutdown,
+// Release, AddressConflict.
 type Event interface{ isEvent() }
 
 // Start joins the virtual router (RFC 5798 §6.4.1 Startup): Backup, or
@@ -41,16 +43,34 @@ type SetPriority struct{ Priority uint8 }
 // every later event.
 type Shutdown struct{}
 
-func (Start) isEvent()          {}
-func (AdvertReceived) isEvent() {}
-func (Timeout) isEvent()        {}
-func (SetHealthy) isEvent()     {}
-func (SetFault) isEvent()       {}
-func (SetPriority) isEvent()    {}
-func (Shutdown) isEvent()       {}
+// Release is a hard stop: the caller is going away now (its context
+// ended, or its socket failed) and cannot wait for a new master. A master
+// sends priority 0 and removes its addresses at once; the Machine ends in
+// Stopped like after Shutdown.
+type Release struct{}
+
+// AddressConflict reports an ARP frame from another station that claims
+// one of the virtual addresses: while this router is master, someone else
+// answers for its address, a split brain that adverts did not reveal.
+type AddressConflict struct {
+	VIP netip.Addr       // the address claimed
+	MAC net.HardwareAddr // the station claiming it (ARP sender)
+}
+
+func (Start) isEvent()           {}
+func (AdvertReceived) isEvent()  {}
+func (Timeout) isEvent()         {}
+func (SetHealthy) isEvent()      {}
+func (SetFault) isEvent()        {}
+func (SetPriority) isEvent()     {}
+func (Shutdown) isEvent()        {}
+func (Release) isEvent()         {}
+func (AddressConflict) isEvent() {}
 
 // Action is an output of Machine.Handle for the caller to carry out. The
-// set is closed: SendAdvert, AddVIPs, RemoveVIPs, Announce, Transition.
+// set is closed: SendAdvert, AddVIPs, RemoveVIPs, Announce, Reannounce,
+// HandOver, Transition, and the reports SplitBrain, AnswerSuppressed and
+// IntervalDiffers, which the caller counts and logs.
 type Action interface {
 	fmt.Stringer
 	isAction()
@@ -65,18 +85,53 @@ type AddVIPs struct{}
 // RemoveVIPs removes the virtual addresses from the interface.
 type RemoveVIPs struct{}
 
-// Announce starts a burst of gratuitous ARPs for the virtual addresses.
+// Announce starts the bursts of gratuitous ARPs of a new master for the
+// virtual addresses.
 type Announce struct{}
+
+// Reannounce sends one burst of gratuitous ARPs now, to end a split
+// brain, and asks for one more burst a little later (splitBrainRepeat):
+// hosts that heard the other master just before may ignore the first.
+type Reannounce struct{}
+
+// HandOver announces the virtual addresses once on behalf of the router
+// at To, which has just taken mastership from this one: only the old
+// master knows that clients may still hold its own MAC address.
+type HandOver struct{ To netip.Addr }
 
 // Transition reports a state change, for logs, notify commands and
 // systemd status.
 type Transition struct{ From, To State }
 
-func (SendAdvert) isAction() {}
-func (AddVIPs) isAction()    {}
-func (RemoveVIPs) isAction() {}
-func (Announce) isAction()   {}
-func (Transition) isAction() {}
+// SplitBrain reports that this router, as master, heard another master:
+// an advert with a priority above 0 from another router, or an ARP frame
+// from another station for a virtual address. With names the other side.
+type SplitBrain struct{ With string }
+
+// AnswerSuppressed reports an advert or a conflict that a master would
+// have answered, but did not, because it answered one less than an
+// advert interval ago (at most one answer per Advertisement_Interval).
+type AnswerSuppressed struct{ From string }
+
+// IntervalDiffers reports an advert whose interval differs from
+// Master_Adver_Interval and was not adopted (yet): Seen is how many
+// adverts in a row From has sent with it.
+type IntervalDiffers struct {
+	From     netip.Addr
+	Interval time.Duration
+	Seen     int
+}
+
+func (SendAdvert) isAction()       {}
+func (AddVIPs) isAction()          {}
+func (RemoveVIPs) isAction()       {}
+func (Announce) isAction()         {}
+func (Reannounce) isAction()       {}
+func (HandOver) isAction()         {}
+func (Transition) isAction()       {}
+func (SplitBrain) isAction()       {}
+func (AnswerSuppressed) isAction() {}
+func (IntervalDiffers) isAction()  {}
 
 // String returns "SendAdvert(prio)".
 func (a SendAdvert) String() string { return fmt.Sprintf("SendAdvert(%d)", a.Priority) }
@@ -90,5 +145,22 @@ func (RemoveVIPs) String() string { return "RemoveVIPs" }
 // String returns "Announce".
 func (Announce) String() string { return "Announce" }
 
+// String returns "Reannounce".
+func (Reannounce) String() string { return "Reannounce" }
+
+// String returns "HandOver(addr)".
+func (a HandOver) String() string { return fmt.Sprintf("HandOver(%v)", a.To) }
+
 // String returns "Transition(FROM->TO)".
 func (a Transition) String() string { return fmt.Sprintf("Transition(%v->%v)", a.From, a.To) }
+
+// String returns "SplitBrain(with)".
+func (a SplitBrain) String() string { return fmt.Sprintf("SplitBrain(%s)", a.With) }
+
+// String returns "AnswerSuppressed(from)".
+func (a AnswerSuppressed) String() string { return fmt.Sprintf("AnswerSuppressed(%s)", a.From) }
+
+// String returns "IntervalDiffers(from interval seen)".
+func (a IntervalDiffers) String() string {
+	return fmt.Sprintf("IntervalDiffers(%v %v %d)", a.From, a.Interval, a.Seen)
+}

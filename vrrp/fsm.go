@@ -76,6 +76,8 @@ type Machine struct {
 	healthy      bool          // eligible to become master
 	fault        bool          // the caller reports a fault
 	stopping     bool          // Shutdown received as master
+	lastAnswer   time.Time     // when a master last answered (answer.go)
+	candidate    candidate     // an advertised interval not adopted yet
 }
 
 // NewMachine returns a Machine in Init, unhealthy and without fault. Send
@@ -125,6 +127,10 @@ func (m *Machine) Handle(now time.Time, ev Event) []Action {
 		return m.setPriority(now, ev.Priority)
 	case Shutdown:
 		return m.shutdown(now)
+	case Release:
+		return m.release()
+	case AddressConflict:
+		return m.conflict(now, ev)
 	}
 	return nil
 }
@@ -136,6 +142,7 @@ func (m *Machine) join(now time.Time) []Action {
 	from := m.state
 	m.preemptUntil = now.Add(m.cfg.PreemptDelay)
 	m.masterInt = m.cfg.Interval
+	m.candidate = candidate{}
 	switch {
 	case m.fault:
 		m.enter(Fault, time.Time{})
@@ -166,8 +173,9 @@ func (m *Machine) backupAdvert(now time.Time, a AdvertReceived) []Action {
 	case a.Priority == 0:
 		m.deadline = now.Add(m.skew())
 	case !m.preempts(now, a.Priority):
-		m.adoptInterval(a.Interval)
-		m.deadline = now.Add(m.downInterval())
+		down, acts := m.follow(a)
+		m.deadline = now.Add(down)
+		return acts
 	case m.owner() && m.healthy:
 		return m.becomeMaster(now)
 	}
@@ -190,9 +198,12 @@ func (m *Machine) preempts(now time.Time, prio uint8) bool {
 	return m.cfg.Preempt && !now.Before(m.preemptUntil)
 }
 
-// masterAdvert is RFC 5798 §6.4.3 "If an ADVERTISEMENT is received", with
-// keepalived's answer to a lower priority: advertise and announce again at
-// once to end a split brain.
+// masterAdvert is RFC 5798 §6.4.3 "If an ADVERTISEMENT is received". Any
+// advert above priority 0 from another router means two masters: a split
+// brain (or a preemption, which looks the same for one advert). The
+// loser steps down and hands the addresses over; the winner answers as
+// keepalived does, advertising and announcing again to end it sooner, at
+// most once per interval (answer.go).
 func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
 	switch {
 	case m.stopping && a.Priority > 0:
@@ -200,16 +211,18 @@ func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
 	case m.stopping:
 		return nil
 	case a.Priority == 0:
-		return m.advertise(now)
+		return m.answer(now, a.Src.String(), false)
 	}
+	split := SplitBrain{With: a.Src.String()}
 	switch m.compare(a) {
 	case +1:
 		m.track(a)
-		m.adoptInterval(a.Interval)
-		m.enter(Backup, now.Add(m.downInterval()))
-		return append(transition(Master, Backup), RemoveVIPs{})
+		down, notes := m.follow(a)
+		m.enter(Backup, now.Add(down))
+		acts := append(transition(Master, Backup), split, RemoveVIPs{}, HandOver{To: a.Src})
+		return append(acts, notes...)
 	case -1:
-		return append(m.advertise(now), Announce{})
+		return append([]Action{split}, m.answer(now, a.Src.String(), true)...)
 	}
 	return nil // our own priority and address: nothing to decide
 }
@@ -306,6 +319,22 @@ func (m *Machine) shutdown(now time.Time) []Action {
 	return transition(from, Stopped)
 }
 
+// release is a hard stop from any state: a master sends priority 0
+// (unless a planned stop already did) and removes its addresses at once.
+func (m *Machine) release() []Action {
+	from, stopping := m.state, m.stopping
+	m.stopping = false
+	m.enter(Stopped, time.Time{})
+	acts := transition(from, Stopped)
+	switch {
+	case stopping:
+		return append(acts, RemoveVIPs{})
+	case from == Master:
+		return append(acts, SendAdvert{Priority: 0}, RemoveVIPs{})
+	}
+	return acts
+}
+
 func (m *Machine) finishStop() []Action {
 	m.stopping = false
 	m.enter(Stopped, time.Time{})
@@ -318,6 +347,7 @@ func (m *Machine) finishStop() []Action {
 func (m *Machine) becomeMaster(now time.Time) []Action {
 	from := m.state
 	m.masterInt = m.cfg.Interval
+	m.lastAnswer = time.Time{}
 	m.enter(Master, now.Add(m.cfg.Interval))
 	m.master = m.cfg.PrimaryIP
 	return append(transition(from, Master), SendAdvert{Priority: m.prio}, AddVIPs{}, Announce{})

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -50,6 +51,7 @@ func fsmCases() []fsmCase {
 	adv := func(src netip.Addr, prio uint8, interval time.Duration) AdvertReceived {
 		return AdvertReceived{Src: src, Priority: prio, Interval: interval}
 	}
+	conflict := AddressConflict{VIP: netip.MustParseAddr("10.0.0.100"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 9}}
 	seq := func(base []fsmStep, more ...fsmStep) []fsmStep {
 		return append(append([]fsmStep(nil), base...), more...)
 	}
@@ -106,9 +108,13 @@ func fsmCases() []fsmCase {
 			given: seq(backup, at(sec, adv(lo, 50, sec))), when: at(2*sec, adv(lo, 50, sec)), state: Backup, deadline: 4600 * ms},
 		{name: "backup: priority 0 → down timer = Skew_Time 600ms", given: seq(backup, at(500*ms, adv(hi, 150, sec))), when: at(sec, adv(hi, 0, sec)),
 			state: Backup, deadline: 1600 * ms, master: "none"},
-		{name: "backup v3: adopts master's 250ms → 3×250ms+150ms", given: backup, when: at(sec, adv(hi, 150, 250*ms)), state: Backup, deadline: 1900 * ms},
-		{name: "backup v3: priority 0 skew from adopted interval → 150ms", given: seq(backup, at(sec, adv(hi, 150, 250*ms))),
-			when: at(1500*ms, adv(hi, 0, 250*ms)), state: Backup, deadline: 1650 * ms},
+		{name: "backup v3: master's shorter 250ms, first advert → 3×250ms+150ms, not adopted", given: backup, when: at(sec, adv(hi, 150, 250*ms)),
+			state: Backup, acts: "IntervalDiffers(10.0.0.3 250ms 1)", deadline: 1900 * ms},
+		{name: "backup v3: priority 0 skew from adopted interval → 150ms", given: seq(backup, at(sec, adv(hi, 150, 250*ms)),
+			at(1250*ms, adv(hi, 150, 250*ms)), at(1500*ms, adv(hi, 150, 250*ms))),
+			when: at(1600*ms, adv(hi, 0, 250*ms)), state: Backup, deadline: 1750 * ms},
+		{name: "backup v3: priority 0 before adoption → skew from own interval, 600ms", given: seq(backup, at(sec, adv(hi, 150, 250*ms))),
+			when: at(1250*ms, adv(hi, 0, 250*ms)), state: Backup, deadline: 1850 * ms},
 		{name: "backup v2: keeps own interval", cfg: func(c *MachineConfig) { c.Version = 2 }, given: backup,
 			when: at(sec, adv(hi, 150, 250*ms)), state: Backup, deadline: 4609375 * time.Microsecond},
 		{name: "backup: down timer fires → master, advert before VIPs", given: backup, when: at(3600*ms, Timeout{}),
@@ -131,7 +137,7 @@ func fsmCases() []fsmCase {
 
 		// The address owner (priority 255) always preempts.
 		{name: "owner: equal priority from higher address → backup", cfg: owner, given: backup, when: at(500*ms, adv(hi, 255, sec)),
-			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 3500 * ms},
+			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(10.0.0.3) RemoveVIPs HandOver(10.0.0.3)", deadline: 3500 * ms},
 		{name: "owner backup: lower priority → master at once", cfg: owner, given: seq(backup, at(500*ms, adv(hi, 255, sec))),
 			when: at(sec, adv(lo, 100, sec)), state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(255) AddVIPs Announce", deadline: 2 * sec},
 		{name: "owner backup, preempt off: still preempts", cfg: func(c *MachineConfig) { owner(c); c.Preempt = false },
@@ -144,20 +150,80 @@ func fsmCases() []fsmCase {
 		{name: "master: early timer ignored", given: master, when: at(4*sec, Timeout{}), state: Master, deadline: 4600 * ms},
 		{name: "master: priority 0 → advert at once, timer reset", given: master, when: at(4*sec, adv(lo, 0, sec)),
 			state: Master, acts: "SendAdvert(100)", deadline: 5 * sec},
-		{name: "master: higher priority → backup, VIPs removed", given: master, when: at(4*sec, adv(lo, 150, sec)),
-			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 7600 * ms, master: "10.0.0.1"},
+		{name: "master: higher priority → backup, VIPs removed, handed over", given: master, when: at(4*sec, adv(lo, 150, sec)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(10.0.0.1) RemoveVIPs HandOver(10.0.0.1)", deadline: 7600 * ms, master: "10.0.0.1"},
 		{name: "master v3: higher priority at 500ms → down timer 3×500ms+300ms", given: master, when: at(4*sec, adv(lo, 150, 500*ms)),
-			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 5800 * ms},
+			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(10.0.0.1) RemoveVIPs HandOver(10.0.0.1) IntervalDiffers(10.0.0.1 500ms 1)",
+			deadline: 5800 * ms},
 		{name: "master: equal priority, higher address → backup", given: master, when: at(4*sec, adv(hi, 100, sec)),
-			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 7600 * ms},
-		{name: "master: equal priority, lower address → advert and announce", given: master, when: at(4*sec, adv(lo, 100, sec)),
-			state: Master, acts: "SendAdvert(100) Announce", deadline: 5 * sec},
-		{name: "master: lower priority → advert and announce (split brain)", given: master, when: at(4*sec, adv(hi, 50, sec)),
-			state: Master, acts: "SendAdvert(100) Announce", deadline: 5 * sec, master: "10.0.0.2"},
+			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(10.0.0.3) RemoveVIPs HandOver(10.0.0.3)", deadline: 7600 * ms},
+		{name: "master: equal priority, lower address → split brain, advert and announce", given: master, when: at(4*sec, adv(lo, 100, sec)),
+			state: Master, acts: "SplitBrain(10.0.0.1) SendAdvert(100) Reannounce", deadline: 5 * sec},
+		{name: "master: lower priority → split brain, advert and announce", given: master, when: at(4*sec, adv(hi, 50, sec)),
+			state: Master, acts: "SplitBrain(10.0.0.3) SendAdvert(100) Reannounce", deadline: 5 * sec, master: "10.0.0.2"},
 		{name: "master: own address and priority ignored", given: master, when: at(4*sec, adv(self, 100, sec)), state: Master, deadline: 4600 * ms},
 		{name: "master: addresses compare unsigned: 200.0.0.1 > 100.0.0.1", cfg: func(c *MachineConfig) { c.PrimaryIP = netip.MustParseAddr("100.0.0.1") },
 			given: master, when: at(4*sec, adv(netip.MustParseAddr("200.0.0.1"), 100, sec)),
-			state: Backup, acts: "Transition(MASTER->BACKUP) RemoveVIPs", deadline: 7600 * ms},
+			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(200.0.0.1) RemoveVIPs HandOver(200.0.0.1)", deadline: 7600 * ms},
+
+		// No amplification: a master answers at most once per Advertisement_Interval.
+		{name: "master: lower priority again within the interval → suppressed, timer runs on", given: seq(master, at(4*sec, adv(hi, 50, sec))),
+			when: at(4500*ms, adv(hi, 50, sec)), state: Master, acts: "SplitBrain(10.0.0.3) AnswerSuppressed(10.0.0.3)", deadline: 5 * sec},
+		{name: "master: lower priority one interval after the answer → answered", given: seq(master, at(4*sec, adv(hi, 50, sec)), at(4500*ms, adv(hi, 50, sec))),
+			when: at(5*sec, adv(hi, 50, sec)), state: Master, acts: "SplitBrain(10.0.0.3) SendAdvert(100) Reannounce", deadline: 6 * sec},
+		{name: "master: priority 0 again within the interval → suppressed", given: seq(master, at(4*sec, adv(lo, 0, sec))),
+			when: at(4999*ms, adv(lo, 0, sec)), state: Master, acts: "AnswerSuppressed(10.0.0.1)", deadline: 5 * sec},
+		{name: "master: priority 0 right after a split-brain answer → suppressed", given: seq(master, at(4*sec, adv(hi, 50, sec))),
+			when: at(4100*ms, adv(lo, 0, sec)), state: Master, acts: "AnswerSuppressed(10.0.0.1)", deadline: 5 * sec},
+		{name: "master: suppressed answers leave the advert timer alone", given: seq(master, at(4*sec, adv(hi, 50, sec)), at(4500*ms, adv(hi, 50, sec))),
+			when: at(5*sec, Timeout{}), state: Master, acts: "SendAdvert(100)", deadline: 6 * sec},
+		{name: "master: clock stepped back before the last answer → answered", given: seq(master, at(4*sec, adv(hi, 50, sec))),
+			when: at(3900*ms, adv(hi, 50, sec)), state: Master, acts: "SplitBrain(10.0.0.3) SendAdvert(100) Reannounce", deadline: 4900 * ms},
+		{name: "master: a new term answers at once", given: seq(master, at(4*sec, adv(hi, 50, sec)), at(4100*ms, adv(lo, 150, sec)), at(7700*ms, Timeout{})),
+			when: at(7750*ms, adv(hi, 50, sec)), state: Master, acts: "SplitBrain(10.0.0.3) SendAdvert(100) Reannounce", deadline: 8750 * ms},
+
+		// One forged advert must not silence the VIP: an interval is adopted after 3 in a row.
+		{name: "backup: forged 254 at 40.95s → down timer at most own MDI + 1s", given: backup, when: at(sec, adv(hi, 254, 4095*centisecond)),
+			state: Backup, acts: "IntervalDiffers(10.0.0.3 40.95s 1)", deadline: 5600 * ms, master: "10.0.0.3"},
+		{name: "master: forged 254 at 40.95s → steps down, back within own MDI + 1s", given: master, when: at(4*sec, adv(hi, 254, 4095*centisecond)),
+			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(10.0.0.3) RemoveVIPs HandOver(10.0.0.3) IntervalDiffers(10.0.0.3 40.95s 1)",
+			deadline: 8600 * ms},
+		{name: "backup: forged master silent → takes over at own MDI + 1s", given: seq(backup, at(sec, adv(hi, 254, 4095*centisecond))),
+			when: at(5600*ms, Timeout{}), state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(100) AddVIPs Announce", deadline: 6600 * ms},
+		{name: "backup: second advert at 2s → still bounded", given: seq(backup, at(sec, adv(hi, 150, 2*sec))),
+			when: at(3*sec, adv(hi, 150, 2*sec)), state: Backup, acts: "IntervalDiffers(10.0.0.3 2s 2)", deadline: 7600 * ms},
+		{name: "backup: third advert at 2s in a row → adopted, 3×2s+1.21s", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(3*sec, adv(hi, 150, 2*sec))),
+			when: at(5*sec, adv(hi, 150, 2*sec)), state: Backup, deadline: 12210 * ms},
+		{name: "backup: adopted interval kept by the next advert", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(3*sec, adv(hi, 150, 2*sec)),
+			at(5*sec, adv(hi, 150, 2*sec))), when: at(7*sec, adv(hi, 150, 2*sec)), state: Backup, deadline: 14210 * ms},
+		{name: "backup: our interval in between restarts the count", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(2*sec, adv(hi, 150, sec))),
+			when: at(3*sec, adv(hi, 150, 2*sec)), state: Backup, acts: "IntervalDiffers(10.0.0.3 2s 1)", deadline: 7600 * ms},
+		{name: "backup: another interval restarts the count", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(2*sec, adv(hi, 150, 3*sec))),
+			when: at(3*sec, adv(hi, 150, 2*sec)), state: Backup, acts: "IntervalDiffers(10.0.0.3 2s 1)", deadline: 7600 * ms},
+		{name: "backup: another sender restarts the count", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(2*sec, adv(hi, 150, 2*sec))),
+			when: at(3*sec, adv(lo, 150, 2*sec)), state: Backup, acts: "IntervalDiffers(10.0.0.1 2s 1)", deadline: 7600 * ms},
+		{name: "backup at 100ms: keepalived at 1s, second advert → 1.36s, its next comes in 1s",
+			cfg: func(c *MachineConfig) { c.Interval = 100 * ms }, given: seq(backup, at(200*ms, adv(hi, 150, sec))),
+			when: at(1200*ms, adv(hi, 150, sec)), state: Backup, acts: "IntervalDiffers(10.0.0.3 1s 2)", deadline: 2560 * ms},
+		{name: "backup at 100ms: keepalived at 1s, third advert → adopted, 3.6s",
+			cfg: func(c *MachineConfig) { c.Interval = 100 * ms }, given: seq(backup, at(200*ms, adv(hi, 150, sec)), at(1200*ms, adv(hi, 150, sec))),
+			when: at(2200*ms, adv(hi, 150, sec)), state: Backup, deadline: 5800 * ms},
+		{name: "backup: priority 0 leaves the count alone", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(3*sec, adv(hi, 150, 2*sec)), at(4*sec, adv(hi, 0, 2*sec))),
+			when: at(4100*ms, adv(hi, 150, 2*sec)), state: Backup, deadline: 11310 * ms},
+		{name: "backup: lower priority discarded, not counted", given: seq(backup, at(sec, adv(lo, 50, 2*sec)), at(2*sec, adv(lo, 50, 2*sec))),
+			when: at(3*sec, adv(hi, 150, 2*sec)), state: Backup, acts: "IntervalDiffers(10.0.0.3 2s 1)", deadline: 7600 * ms},
+		{name: "fault cleared → count starts over", given: seq(backup, at(sec, adv(hi, 150, 2*sec)), at(3*sec, adv(hi, 150, 2*sec)),
+			at(4*sec, SetFault{true}), at(4*sec, SetFault{false})),
+			when: at(5*sec, adv(hi, 150, 2*sec)), state: Backup, acts: "IntervalDiffers(10.0.0.3 2s 1)", deadline: 9600 * ms},
+
+		// Split brain shown by ARP: another station answers for a VIP.
+		{name: "master: address conflict → split brain, advert and announce", given: master, when: at(4*sec, conflict),
+			state: Master, acts: "SplitBrain(02:00:00:00:00:09) SendAdvert(100) Reannounce", deadline: 5 * sec},
+		{name: "master: address conflict within the interval → suppressed", given: seq(master, at(4*sec, conflict)), when: at(4200*ms, conflict),
+			state: Master, acts: "SplitBrain(02:00:00:00:00:09) AnswerSuppressed(02:00:00:00:00:09)", deadline: 5 * sec},
+		{name: "backup: address conflict ignored", given: backup, when: at(sec, conflict), state: Backup, deadline: 3600 * ms},
+		{name: "stopping: address conflict ignored", given: stopping, when: at(4500*ms, conflict), state: Master, deadline: 8 * sec},
+		{name: "fault: address conflict ignored", given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, conflict), state: Fault, deadline: none},
 
 		// Effective priority.
 		{name: "master: new priority advertised at once", given: master, when: at(4*sec, SetPriority{50}),
@@ -206,6 +272,18 @@ func fsmCases() []fsmCase {
 		{name: "fault: shutdown → stop", given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, Shutdown{}),
 			state: Stopped, acts: "Transition(FAULT->STOP)", deadline: none},
 		{name: "stopped: everything ignored", given: seq(backup, at(sec, Shutdown{})), when: at(2*sec, Start{}), state: Stopped, deadline: none},
+
+		// Hard stop: every state goes to STOP through the machine.
+		{name: "master: release → stop, priority 0, VIPs removed", given: master, when: at(4*sec, Release{}),
+			state: Stopped, acts: "Transition(MASTER->STOP) SendAdvert(0) RemoveVIPs", deadline: none, master: "none"},
+		{name: "stopping: release → stop, VIPs removed, no second priority 0", given: stopping, when: at(5*sec, Release{}),
+			state: Stopped, acts: "Transition(MASTER->STOP) RemoveVIPs", deadline: none},
+		{name: "backup: release → stop", given: backup, when: at(sec, Release{}), state: Stopped, acts: "Transition(BACKUP->STOP)", deadline: none},
+		{name: "fault: release → stop", given: seq(backup, at(sec, SetFault{true})), when: at(2*sec, Release{}),
+			state: Stopped, acts: "Transition(FAULT->STOP)", deadline: none},
+		{name: "init: release → stop", when: at(0, Release{}), state: Stopped, acts: "Transition(INIT->STOP)", deadline: none},
+		{name: "stopped: release ignored", given: seq(backup, at(sec, Shutdown{})), when: at(2*sec, Release{}), state: Stopped, deadline: none},
+		{name: "released: later events ignored", given: seq(master, at(4*sec, Release{})), when: at(5*sec, SetFault{false}), state: Stopped, deadline: none},
 	}
 }
 

@@ -79,12 +79,54 @@ func (m *Machine) advertise(now time.Time) []Action {
 	return []Action{SendAdvert{Priority: m.prio}}
 }
 
-// adoptInterval sets Master_Adver_Interval from an accepted VRRPv3 advert
-// (RFC 5798 §6.4.2). VRRPv2 routers share one configured interval.
-func (m *Machine) adoptInterval(d time.Duration) {
-	if m.cfg.Version != 2 && d > 0 {
-		m.masterInt = d
+// adoptAfter is how many adverts in a row a master must send with an
+// interval before a backup adopts it.
+const adoptAfter = 3
+
+// intervalSlack is how much longer than its own Master_Down_Interval a
+// backup waits for a master whose interval it has not adopted yet.
+const intervalSlack = time.Second
+
+// candidate is an advertised interval that differs from
+// Master_Adver_Interval, counted until it is adopted.
+type candidate struct {
+	src      netip.Addr
+	interval time.Duration
+	seen     int // adverts in a row from src with interval
+}
+
+// follow handles the interval of an accepted advert from the master this
+// router now follows and returns the Master_Down_Interval to wait.
+//
+// RFC 5798 §6.4.2 has a VRRPv3 backup adopt the master's interval at
+// once. Then one forged advert with priority 254 and interval 40.95 s
+// makes the master step down and every backup wait more than two
+// minutes, with nobody holding the addresses. So a different interval is
+// adopted only once the same master has sent it in adoptAfter adverts in
+// a row; until then the down timer is the one the advert asks for, but
+// no longer than our own Master_Down_Interval plus intervalSlack, and the
+// advert is reported as IntervalDiffers. A real master that advertises
+// more slowly than we do (keepalived at 1 s against our 100 ms) still
+// holds: its next advert comes well within that bound. VRRPv2 routers
+// share one configured interval (RFC 3768 §7.1; others are dropped).
+func (m *Machine) follow(a AdvertReceived) (time.Duration, []Action) {
+	if m.cfg.Version == 2 || a.Interval <= 0 || a.Interval == m.masterInt {
+		m.candidate = candidate{}
+		return m.downInterval(), nil
 	}
+	if m.candidate.src == a.Src && m.candidate.interval == a.Interval {
+		m.candidate.seen++
+	} else {
+		m.candidate = candidate{src: a.Src, interval: a.Interval, seen: 1}
+	}
+	if m.candidate.seen >= adoptAfter {
+		m.masterInt = a.Interval
+		m.candidate = candidate{}
+		return m.downInterval(), nil
+	}
+	bound := MasterDownInterval(m.cfg.Version, m.prio, m.cfg.Interval) + intervalSlack
+	down := min(MasterDownInterval(m.cfg.Version, m.prio, a.Interval), bound)
+	return down, []Action{IntervalDiffers{From: a.Src, Interval: a.Interval, Seen: m.candidate.seen}}
 }
 
 func (m *Machine) skew() time.Duration {

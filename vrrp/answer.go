@@ -1,0 +1,42 @@
+package vrrp
+
+import "time"
+
+// A master answers what suggests another router holds, or is about to
+// take, the virtual addresses: an advert of lower priority (a split brain
+// that this router wins), an advert of priority 0 (a master leaving; the
+// answer tells the backups there is still one, RFC 5798 §6.4.3), and an
+// ARP frame from another station for one of the addresses. Answering
+// each at once, as RFC 5798 and keepalived do, lets one forged packet
+// cost us an advert and a burst of gratuitous ARP: a flood of them was
+// amplified more than threefold. So a master answers at most once per
+// Advertisement_Interval and reports the rest as AnswerSuppressed; an
+// advert interval later its advert goes out anyway.
+
+// answer is a master's answer at now to a packet from from: an advert,
+// and with announce a burst of gratuitous ARP that is repeated once more
+// a little later (Reannounce). A now before the last answer (a clock
+// stepped back) allows an answer, so a wrong clock cannot silence one.
+func (m *Machine) answer(now time.Time, from string, announce bool) []Action {
+	if since := now.Sub(m.lastAnswer); !m.lastAnswer.IsZero() && since >= 0 && since < m.cfg.Interval {
+		return []Action{AnswerSuppressed{From: from}}
+	}
+	m.lastAnswer = now
+	acts := m.advertise(now)
+	if announce {
+		acts = append(acts, Reannounce{})
+	}
+	return acts
+}
+
+// conflict handles an ARP frame from another station for one of our
+// addresses. Only a master that is not stopping minds: it is a split
+// brain the adverts did not show (the other side may not hear them), and
+// the answer claims the addresses back.
+func (m *Machine) conflict(now time.Time, c AddressConflict) []Action {
+	if m.state != Master || m.stopping {
+		return nil
+	}
+	with := c.MAC.String()
+	return append([]Action{SplitBrain{With: with}}, m.answer(now, with, true)...)
+}
