@@ -89,15 +89,26 @@ func (a *Announcer) Announce(rounds int) error {
 	if rounds <= 0 || len(a.vips) == 0 {
 		return nil
 	}
-	conn, mac, err := a.open()
+	conn, mac, err := a.open(false)
 	if err != nil {
 		return err
 	}
 	defer a.closing.Go(func() { conn.Close() })
-	frames, err := announcements(mac, a.vips)
+	frames, err := announcements(mac, mac, a.vips)
 	if err != nil {
 		return fmt.Errorf("vrrp: announce on %s: %w", a.ifname, err)
 	}
+	total, err := a.send(conn, frames, rounds)
+	if err != nil {
+		return err
+	}
+	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", total)
+	return nil
+}
+
+// send writes rounds rounds of frames to the broadcast address, going on
+// after a failure, and returns how many frames it wrote.
+func (a *Announcer) send(conn *packet.Conn, frames [][]byte, rounds int) (int, error) {
 	dst := &packet.Addr{HardwareAddr: ethernet.Broadcast}
 	var failed int
 	var first error
@@ -113,16 +124,17 @@ func (a *Announcer) Announce(rounds int) error {
 	}
 	total := rounds * len(frames)
 	if failed > 0 {
-		return fmt.Errorf("vrrp: announce on %s: %d of %d frames not sent: %w",
+		return total - failed, fmt.Errorf("vrrp: announce on %s: %d of %d frames not sent: %w",
 			a.ifname, failed, total, first)
 	}
-	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", total)
-	return nil
+	return total, nil
 }
 
 // open opens a raw packet socket for ARP on the interface, in the
 // Announcer's namespace, and returns it with the interface's MAC address.
-func (a *Announcer) open() (*packet.Conn, net.HardwareAddr, error) {
+// With watch, the socket only passes frames that conflictFilter lets
+// through.
+func (a *Announcer) open(watch bool) (*packet.Conn, net.HardwareAddr, error) {
 	if a.nsErr != nil {
 		return nil, nil, fmt.Errorf("vrrp: announce on %s: network namespace: %w", a.ifname, a.nsErr)
 	}
@@ -137,7 +149,13 @@ func (a *Announcer) open() (*packet.Conn, net.HardwareAddr, error) {
 			return fmt.Errorf("not an Ethernet interface (hardware address %q)", ifi.HardwareAddr)
 		}
 		mac = ifi.HardwareAddr
-		conn, err = packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
+		var cfg *packet.Config
+		if watch {
+			if cfg, err = conflictFilter(mac, a.vips); err != nil {
+				return err
+			}
+		}
+		conn, err = packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), cfg)
 		return err
 	})
 	if err != nil {
@@ -150,8 +168,10 @@ func (a *Announcer) open() (*packet.Conn, net.HardwareAddr, error) {
 }
 
 // announcements returns one round of frames: for each VIP the request
-// form and the reply form that Announce describes.
-func announcements(mac net.HardwareAddr, vips []netip.Addr) ([][]byte, error) {
+// form and the reply form that Announce describes, with mac as the ARP
+// sender hardware address and src as the Ethernet source. They differ in
+// a hand-over only (HandOver).
+func announcements(mac, src net.HardwareAddr, vips []netip.Addr) ([][]byte, error) {
 	frames := make([][]byte, 0, 2*len(vips))
 	for _, vip := range vips {
 		if !vip.Is4() {
@@ -166,7 +186,7 @@ func announcements(mac net.HardwareAddr, vips []netip.Addr) ([][]byte, error) {
 			return nil, fmt.Errorf("VIP %s: %w", vip, err)
 		}
 		for _, p := range []*arp.Packet{req, rep} {
-			f, err := netutil.ARPFrame(mac, p)
+			f, err := netutil.ARPFrame(src, p)
 			if err != nil {
 				return nil, fmt.Errorf("VIP %s: %w", vip, err)
 			}

@@ -24,7 +24,7 @@ const annCaptureTimeout = 10 * time.Second
 
 func TestAnnouncementFrames(t *testing.T) {
 	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
-	frames, err := announcements(mac, []netip.Addr{netip.MustParseAddr("10.77.0.100")})
+	frames, err := announcements(mac, mac, []netip.Addr{netip.MustParseAddr("10.77.0.100")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestAnnouncementFrames(t *testing.T) {
 			t.Errorf("frame %d (-want +got):\n-%s\n+%s", i, want[i], got)
 		}
 	}
-	if _, err := announcements(mac, []netip.Addr{netip.MustParseAddr("fd00::1")}); err == nil {
+	if _, err := announcements(mac, mac, []netip.Addr{netip.MustParseAddr("fd00::1")}); err == nil {
 		t.Error("announcements for an IPv6 address: no error")
 	}
 }

@@ -24,6 +24,19 @@ type InstanceStatus struct {
 	VIPs     string            `json:"vips"`
 	Faults   []string          `json:"faults,omitempty"`
 	Drops    map[string]uint64 `json:"drops,omitempty"`
+	// Counters counts what the instance received, sent and decided, by
+	// name: adverts_received, adverts_sent, priority_zero_received,
+	// priority_zero_sent, become_master, release_master, announcements,
+	// answers_suppressed, split_brain, interval_mismatch. Every name is
+	// present from the start.
+	Counters map[string]uint64 `json:"counters"`
+	// SplitBrain counts the split brains detected: another master heard
+	// while master, or a VIP answered by another MAC address.
+	SplitBrain uint64 `json:"split_brain"`
+	// SplitBrainAt is when the last one was detected, and SplitBrainWith
+	// the other side: its address, or the MAC address that answered.
+	SplitBrainAt   time.Time `json:"split_brain_at,omitzero"`
+	SplitBrainWith string    `json:"split_brain_with,omitempty"`
 }
 
 func addrString(a netip.Addr) string {

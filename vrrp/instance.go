@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +32,8 @@ type (
 	}
 	announcer interface {
 		Announce(rounds int) error
+		HandOver(ctx context.Context, to, from netip.Addr) (net.HardwareAddr, error)
+		Watch(ctx context.Context, out chan<- AddressConflict) error
 	}
 )
 
@@ -40,6 +41,21 @@ type (
 // becoming master (garp_master_delay, 5 s): switches that missed the
 // first burst while a link came up learn the new port then.
 const secondBurst = 5 * time.Second
+
+// splitBrainRepeat is when a master that answered a split brain announces
+// once more: just past Linux's neighbour locktime (1 s by default), within
+// which a host that took the other master's ARP a moment before ours
+// ignores a second change of the entry.
+const splitBrainRepeat = 1100 * time.Millisecond
+
+// resolveTimeout bounds the ARP request of a hand-over for the new
+// master's MAC address; on a LAN the answer takes a millisecond.
+const resolveTimeout = 500 * time.Millisecond
+
+// noteLogPeriod is how often one kind of protocol oddity (a suppressed
+// answer, a split brain, an interval not adopted) is logged: a flood of
+// forged adverts must not flood the log.
+const noteLogPeriod = 10 * time.Second
 
 // Instance is one VRRP instance: the state machine driven by received
 // adverts, its timer, link events and the supervisor's verdicts on the
@@ -52,15 +68,24 @@ type Instance struct {
 	arp   announcer
 	log   *slog.Logger
 
-	inbox   chan func(now time.Time) // requests, run on the loop
-	changes chan Change
-	status  atomic.Pointer[InstanceStatus]
-	stopped chan struct{} // closed once the instance let its addresses go
+	inbox     chan func(now time.Time) // requests, run on the loop
+	changes   chan Change
+	status    atomic.Pointer[InstanceStatus]
+	stopped   chan struct{} // closed once the instance let its addresses go
+	counters  counters
+	notes     *rateLimiter         // bounds the logs of do's reports
+	conflicts chan AddressConflict // from the ARP watch, while master
+	bg        sync.WaitGroup       // hand-overs and the ARP watch
 
 	// Owned by Run.
+	ctx         context.Context // Run's, for the goroutines it starts
 	m           *Machine
 	faults      map[string]bool
 	burst       *time.Timer // the second gratuitous ARP burst
+	again       *time.Timer // the repeat of a split-brain answer
+	unwatch     context.CancelFunc
+	splitAt     time.Time // the last split brain
+	splitWith   string
 	sendFailing bool
 	stopMu      sync.Once
 }
@@ -90,8 +115,11 @@ func newInstance(cfg *Config, conn advertConn, addrs addrHolder, arp announcer, 
 		log:     log.With("vrid", cfg.VRID),
 		inbox:   make(chan func(time.Time), 16),
 		changes: make(chan Change, 64),
-		stopped: make(chan struct{}),
-		faults:  map[string]bool{},
+		stopped:   make(chan struct{}),
+		faults:    map[string]bool{},
+		notes:     newRateLimiter(noteLogPeriod),
+		conflicts: make(chan AddressConflict, 16),
+		ctx:       context.Background(),
 	}
 	i.m = NewMachine(i.machineConfig())
 	i.publish()
@@ -115,11 +143,13 @@ func (i *Instance) machineConfig() MachineConfig {
 // Changes delivers every state transition, in order.
 func (i *Instance) Changes() <-chan Change { return i.changes }
 
-// Status returns the latest snapshot, with the drop counters as they are
-// now.
+// Status returns the latest snapshot, with the drop and event counters
+// as they are now.
 func (i *Instance) Status() InstanceStatus {
 	s := *i.status.Load()
 	s.Drops = i.conn.Drops()
+	s.Counters = i.counters.snapshot()
+	s.SplitBrain = i.counters.get(ctrSplitBrain)
 	return s
 }
 
@@ -153,12 +183,15 @@ func (i *Instance) request(f func(time.Time)) {
 
 // Run starts the instance and drives it until it has stopped (after
 // Shutdown), ctx ends (the addresses are then removed at once), or the
-// socket or the link watch fails.
+// socket or the link watch fails. It returns once the goroutines it
+// started have ended.
 func (i *Instance) Run(ctx context.Context) error {
 	defer i.stopMu.Do(func() { close(i.stopped) })
 	defer i.conn.Close()
+	defer i.bg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	i.ctx = ctx
 	if err := i.removeStale(); err != nil {
 		return err
 	}
@@ -229,16 +262,24 @@ func (i *Instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 		i.arm(timer)
 		select {
 		case a := <-adverts:
+			i.received(a)
 			i.apply(time.Now(), AdvertReceived{Src: a.Src, Priority: a.Priority, Interval: a.Interval})
+		case c := <-i.conflicts:
+			i.apply(time.Now(), c)
 		case now := <-timer.C:
 			i.apply(now, Timeout{})
 		case ev := <-links:
 			i.onLink(time.Now(), ev)
 		case f := <-i.inbox:
 			f(time.Now())
-		case <-i.burstC():
+		case <-timerC(i.burst):
 			i.burst = nil
 			i.announce("second burst")
+		case <-timerC(i.again):
+			i.again = nil
+			if i.m.State() == Master {
+				i.announce("split brain, again")
+			}
 		case <-refresh:
 			if i.m.State() == Master {
 				i.announce("refresh")
@@ -264,155 +305,10 @@ func (i *Instance) arm(timer *time.Timer) {
 	timer.Reset(time.Until(d))
 }
 
-// cancelBurst drops a pending second burst: the addresses are gone, or a
-// new first burst was just sent.
-func (i *Instance) cancelBurst() {
-	if i.burst != nil {
-		i.burst.Stop()
-		i.burst = nil
-	}
-}
-
-func (i *Instance) burstC() <-chan time.Time {
-	if i.burst == nil {
+// timerC is t's channel, or nil (never ready) when t is nil.
+func timerC(t *time.Timer) <-chan time.Time {
+	if t == nil {
 		return nil
 	}
-	return i.burst.C
-}
-
-// release is the hard stop: a master yields with priority 0 and removes
-// its addresses at once.
-func (i *Instance) release(now time.Time) {
-	if i.m.State() == Master {
-		i.do(now, []Action{SendAdvert{Priority: 0}, RemoveVIPs{}})
-	}
-}
-
-func (i *Instance) apply(now time.Time, ev Event) {
-	i.do(now, i.m.Handle(now, ev))
-}
-
-// do carries out the machine's actions in order.
-func (i *Instance) do(now time.Time, actions []Action) {
-	for _, a := range actions {
-		switch a := a.(type) {
-		case Transition:
-			i.transition(now, a)
-		case SendAdvert:
-			i.send(a.Priority)
-		case AddVIPs:
-			if err := i.addrs.Add(); err != nil {
-				i.log.Error("adding virtual addresses failed", "err", err)
-			}
-		case RemoveVIPs:
-			i.cancelBurst()
-			if err := i.addrs.Remove(); err != nil {
-				i.log.Error("removing virtual addresses failed", "err", err)
-			}
-		case Announce:
-			i.announce("new master")
-			i.cancelBurst()
-			i.burst = time.NewTimer(secondBurst)
-		}
-	}
-}
-
-func (i *Instance) transition(now time.Time, t Transition) {
-	c := Change{From: t.From, To: t.To, Priority: i.m.EffectivePriority(), Master: i.m.Master(), At: now}
-	i.log.Info("vrrp state", "from", t.From.String(), "to", t.To.String(), "priority", c.Priority, "master", addrString(c.Master))
-	i.publish()
-	select {
-	case i.changes <- c:
-	default:
-		i.log.Warn("state change not delivered: the supervisor is behind", "to", t.To.String())
-	}
-}
-
-// send sends an advert; a failure is logged when it first happens and
-// when it ends, not on every interval.
-func (i *Instance) send(prio uint8) {
-	err := i.conn.Send(prio)
-	switch {
-	case err != nil && !i.sendFailing:
-		i.log.Error("sending advert failed", "err", err)
-	case err == nil && i.sendFailing:
-		i.log.Info("sending adverts works again")
-	}
-	i.sendFailing = err != nil
-}
-
-func (i *Instance) announce(why string) {
-	if err := i.arp.Announce(i.cfg.GARPRepeat); err != nil {
-		i.log.Error("gratuitous ARP failed", "why", why, "err", err)
-	}
-}
-
-// onLink reacts to what the kernel reports about the interface.
-func (i *Instance) onLink(now time.Time, ev LinkEvent) {
-	switch ev.Kind {
-	case LinkDown:
-		i.setFault(now, "link", true)
-	case LinkUp:
-		if err := i.conn.Refresh(); err != nil {
-			i.log.Warn("interface address not readable after link up", "err", err)
-		}
-		i.setFault(now, "link", false)
-	case VIPDeleted:
-		// Our own Remove is reported too; only a master that should
-		// hold its addresses puts one back.
-		if i.m.State() == Master {
-			i.log.Warn("virtual address removed from under a master; restoring it", "addr", ev.Addr.String())
-			i.do(now, []Action{AddVIPs{}, Announce{}})
-		}
-	case PrimaryChanged:
-		// Watch also reports the address it first sees, unchanged.
-		was := i.conn.Primary()
-		if err := i.conn.Refresh(); err != nil {
-			i.log.Warn("interface address not readable", "err", err)
-		}
-		if is := i.conn.Primary(); is != was {
-			i.log.Warn("interface primary address changed; adverts now come from it", "was", addrString(was), "primary", addrString(is))
-		}
-	}
-}
-
-// setFault records one fault source; the machine sees their union.
-func (i *Instance) setFault(now time.Time, source string, on bool) {
-	if i.faults[source] == on {
-		return
-	}
-	if on {
-		i.faults[source] = true
-		i.log.Warn("fault", "source", source)
-	} else {
-		delete(i.faults, source)
-		i.log.Info("fault cleared", "source", source)
-	}
-	i.apply(now, SetFault{Fault: len(i.faults) > 0})
-	i.publish()
-}
-
-// refreshStatus publishes a new snapshot when what it shows changed
-// without a transition: the master a backup follows, the priority.
-func (i *Instance) refreshStatus() {
-	s := i.status.Load()
-	if s.Master != addrString(i.m.Master()) || s.Priority != i.m.EffectivePriority() || s.State != i.m.State().String() {
-		i.publish()
-	}
-}
-
-func (i *Instance) publish() {
-	s := &InstanceStatus{
-		State:    i.m.State().String(),
-		Priority: i.m.EffectivePriority(),
-		Master:   addrString(i.m.Master()),
-		Primary:  addrString(i.conn.Primary()),
-		VRID:     i.cfg.VRID,
-		VIPs:     i.cfg.VIPS.String(),
-	}
-	for f := range i.faults {
-		s.Faults = append(s.Faults, f)
-	}
-	slices.Sort(s.Faults)
-	i.status.Store(s)
+	return t.C
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -124,11 +125,40 @@ func (a *fakeAddrs) Watch(ctx context.Context, out chan<- LinkEvent) error {
 	}
 }
 
-type fakeARP struct{ log *opLog }
+type fakeARP struct {
+	log       *opLog
+	conflicts chan AddressConflict // what Watch reports, while it runs
+	watching  atomic.Int32         // Watch calls running
+}
 
-func (f fakeARP) Announce(rounds int) error {
+func newFakeARP(log *opLog) *fakeARP {
+	return &fakeARP{log: log, conflicts: make(chan AddressConflict)}
+}
+
+func (f *fakeARP) Announce(rounds int) error {
 	f.log.add(fmt.Sprintf("announce %d", rounds))
 	return nil
+}
+
+// fakePeerMAC is the MAC address every hand-over resolves.
+var fakePeerMAC = net.HardwareAddr{2, 0, 0, 0, 0, 0x42}
+
+func (f *fakeARP) HandOver(ctx context.Context, to, from netip.Addr) (net.HardwareAddr, error) {
+	f.log.add(fmt.Sprintf("hand over to %v from %v", to, from))
+	return fakePeerMAC, nil
+}
+
+func (f *fakeARP) Watch(ctx context.Context, out chan<- AddressConflict) error {
+	f.watching.Add(1)
+	defer f.watching.Add(-1)
+	for {
+		select {
+		case c := <-f.conflicts:
+			out <- c
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // node is one instance under test with its fakes.
@@ -136,6 +166,7 @@ type node struct {
 	*Instance
 	conn  *fakeConn
 	addrs *fakeAddrs
+	arp   *fakeARP
 	ops   *opLog
 	errc  chan error
 }
@@ -149,8 +180,8 @@ func testConfig(prio int) *Config {
 func (h *hub) start(t *testing.T, ctx context.Context, primary string, cfg *Config) *node {
 	ops := &opLog{}
 	n := &node{conn: h.conn(primary, cfg, ops), addrs: &fakeAddrs{log: ops, up: true, events: make(chan LinkEvent, 8)},
-		ops: ops, errc: make(chan error, 1)}
-	n.Instance = newInstance(cfg, n.conn, n.addrs, fakeARP{ops}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		arp: newFakeARP(ops), ops: ops, errc: make(chan error, 1)}
+	n.Instance = newInstance(cfg, n.conn, n.addrs, n.arp, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go func() { n.errc <- n.Run(ctx) }()
 	return n
 }
@@ -323,7 +354,7 @@ func TestInstanceStartsInFaultWhenTheLinkIsDown(t *testing.T) {
 		ops := &opLog{}
 		cfg := testConfig(100)
 		n := &node{conn: h.conn("10.0.0.11", cfg, ops), addrs: &fakeAddrs{log: ops, events: make(chan LinkEvent)}, ops: ops}
-		n.Instance = newInstance(cfg, n.conn, n.addrs, fakeARP{ops}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		n.Instance = newInstance(cfg, n.conn, n.addrs, newFakeARP(ops), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		go n.Run(ctx)
 		n.SetHealthy(true)
 		time.Sleep(time.Second)
