@@ -39,8 +39,13 @@ type ChildStatus struct {
 	RestartsAllowed int `json:"restarts_allowed"`
 }
 
+// splitBrainShown is how long after a split brain was last detected
+// Summary still mentions it.
+const splitBrainShown = time.Minute
+
 // Summary is the one line systemd shows as the unit's status: VRRP
-// state, priority and master, then the child's state.
+// state, priority and master, a split brain detected in the last minute
+// ("split brain 3s ago with 10.77.0.12"), then the child's state.
 func (s Status) Summary() string {
 	v := s.VRRP
 	line := fmt.Sprintf("%s prio %d", v.State, v.Priority)
@@ -49,6 +54,9 @@ func (s Status) Summary() string {
 	}
 	if len(v.Faults) > 0 {
 		line += fmt.Sprintf(", fault: %s", strings.Join(v.Faults, ","))
+	}
+	if ago := time.Since(v.SplitBrainAt); !v.SplitBrainAt.IsZero() && ago < splitBrainShown {
+		line += fmt.Sprintf("; split brain %v ago with %s", max(ago, 0).Round(time.Second), v.SplitBrainWith)
 	}
 	c := s.Child
 	switch {
@@ -113,11 +121,29 @@ func writeMetrics(w http.ResponseWriter, s Status) {
 	for _, reason := range slices.Sorted(maps.Keys(s.VRRP.Drops)) {
 		fmt.Fprintf(w, "vipvisor_vrrp_dropped_adverts_total{reason=%q} %d\n", reason, s.VRRP.Drops[reason])
 	}
+	for _, c := range vrrpCounters {
+		metric("vipvisor_vrrp_"+c.key+"_total", "counter", c.help, s.VRRP.Counters[c.key])
+	}
 	metric("vipvisor_child_starts_total", "counter", "Child processes started, the first included.", s.Child.Starts)
 	metric("vipvisor_child_crashes_total", "counter", "Child runs that ended on their own.", s.Child.Crashes)
 	metric("vipvisor_child_healthy", "gauge", "1 while the child passes its probes.", b2i(s.Child.Healthy))
 	metric("vipvisor_child_restarts", "gauge", "Restarts used in the current RESTART_WINDOW.", s.Child.Restarts)
 	metric("vipvisor_yielded", "gauge", "1 while this node yields the VIP because the child failed again.", b2i(s.Yielded))
+}
+
+// vrrpCounters are the keys of vrrp.InstanceStatus.Counters, each
+// exported as vipvisor_vrrp_<key>_total.
+var vrrpCounters = []struct{ key, help string }{
+	{"adverts_received", "VRRP adverts received and accepted."},
+	{"adverts_sent", "VRRP adverts sent, priority 0 included."},
+	{"priority_zero_received", "VRRP adverts of priority 0 (a master leaving) received."},
+	{"priority_zero_sent", "VRRP adverts of priority 0 sent."},
+	{"become_master", "Transitions to MASTER."},
+	{"release_master", "Transitions out of MASTER, for any reason."},
+	{"announcements", "Rounds of gratuitous ARP sent for the VIPs, hand-overs to a new master included."},
+	{"answers_suppressed", "Answers to lower-priority or priority-0 adverts and VIP conflicts not sent: at most one per advert interval."},
+	{"split_brain", "Split brains detected: another master heard while master, or a VIP answered by another MAC address."},
+	{"interval_mismatch", "Adverts from the master whose interval was not adopted (yet): adopted after 3 in a row."},
 }
 
 func b2i(b bool) int {

@@ -112,9 +112,9 @@ func NewInstance(cfg *Config, log *slog.Logger) (*Instance, error) {
 func newInstance(cfg *Config, conn advertConn, addrs addrHolder, arp announcer, log *slog.Logger) *Instance {
 	i := &Instance{
 		cfg: cfg, conn: conn, addrs: addrs, arp: arp,
-		log:     log.With("vrid", cfg.VRID),
-		inbox:   make(chan func(time.Time), 16),
-		changes: make(chan Change, 64),
+		log:       log.With("vrid", cfg.VRID),
+		inbox:     make(chan func(time.Time), 16),
+		changes:   make(chan Change, 64),
 		stopped:   make(chan struct{}),
 		faults:    map[string]bool{},
 		notes:     newRateLimiter(noteLogPeriod),

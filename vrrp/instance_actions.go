@@ -190,6 +190,7 @@ func (i *Instance) announce(why string) {
 		i.log.Error("gratuitous ARP failed", "why", why, "err", err)
 	}
 }
+
 // onLink reacts to what the kernel reports about the interface.
 func (i *Instance) onLink(now time.Time, ev LinkEvent) {
 	switch ev.Kind {
