@@ -17,14 +17,17 @@ func (s *Supervisor) startChild() error {
 	if err != nil {
 		return err
 	}
+	now := s.now()
 	c := &s.current.Child
-	c.PID, c.Running, c.Since, c.Healthy = pid, true, time.Now(), false
+	c.PID, c.Running, c.Since, c.Healthy = pid, true, now, false
 	c.Starts++
 	s.publish()
-	s.apply(s.policy.handle(time.Now(), evStarted{}))
+	s.apply(s.policy.handle(now, evStarted{}))
 	if s.health == nil {
-		// No probe configured: a running child is a healthy one.
-		s.apply(s.policy.handle(time.Now(), evHealth{healthy: true}))
+		// No probe configured: a running child is a healthy one. That
+		// alone never settles a retry: the backoff starts over only
+		// after RESTART_WINDOW of it.
+		s.apply(s.policy.handle(now, evHealth{healthy: true}))
 	}
 	return nil
 }
@@ -45,9 +48,13 @@ func (s *Supervisor) exited(ex Exit) {
 	}
 }
 
+// verdict passes a probe verdict to the policy if it judges the child
+// that runs now: a leftover process of an earlier run, or another one on
+// the port, can answer the probes while no child of ours runs.
 func (s *Supervisor) verdict(v probes.Verdict) {
-	if s.stopping || !s.current.Child.Running {
-		return // a verdict on a child that is gone
+	if why := s.staleVerdict(v); why != "" {
+		s.log.Debug("probe verdict discarded", "healthy", v.Healthy, "verdict", v.Reason, "because", why)
+		return
 	}
 	if v.Healthy {
 		s.log.Info("child healthy", "pid", s.current.Child.PID)
@@ -56,6 +63,21 @@ func (s *Supervisor) verdict(v probes.Verdict) {
 		s.current.Child.Health = v.Reason
 	}
 	s.apply(s.policy.handle(v.At, evHealth{healthy: v.Healthy, reason: v.Reason}))
+}
+
+// staleVerdict says why v does not judge the current run of the child,
+// or "" when it does.
+func (s *Supervisor) staleVerdict(v probes.Verdict) string {
+	switch {
+	case s.stopping:
+		return "vipvisor is stopping"
+	case !s.current.Child.Running:
+		return "no child runs"
+	case s.child.PID() != s.current.Child.PID:
+		// Ended, its exit not yet handled by the loop.
+		return "the child has exited"
+	}
+	return s.policy.stale(v.At)
 }
 
 // gatewayVerdict: a node that cannot reach its gateway is cut off and
@@ -80,6 +102,8 @@ func (s *Supervisor) apply(acts []policyAction) {
 			if s.health != nil {
 				s.health.Reset()
 			}
+		case acSettled:
+			s.log.Info("the child stayed healthy for RESTART_WINDOW: restarts and retry backoff start over", "pid", s.current.Child.PID)
 		case acEligible:
 			s.eligible(a.on)
 		case acStart:
@@ -88,7 +112,11 @@ func (s *Supervisor) apply(acts []policyAction) {
 			s.log.Warn("stopping the failed child before it is started again", "pid", s.child.PID())
 			s.child.Stop()
 		case acYield:
-			s.log.Error("yielding: the child failed again", "reason", a.reason, "restarts", s.policy.used)
+			if s.policy.exitOnYield {
+				s.log.Error("yielding: the child failed again", "reason", a.reason, "restarts", s.policy.used)
+			} else {
+				s.log.Error("yielding: the child failed again", "reason", a.reason, "restarts", s.policy.used, "retry_in", s.policy.backoff)
+			}
 			s.current.Yielded = true
 			s.router.SetFault("child", true)
 		case acRejoin:
@@ -131,14 +159,14 @@ func (s *Supervisor) restart() {
 	}
 	if err := s.startChild(); err != nil {
 		s.log.Error("the child did not start", "err", err)
-		s.apply(s.policy.handle(time.Now(), evExited{reason: err.Error()}))
+		s.apply(s.policy.handle(s.now(), evExited{reason: err.Error()}))
 	}
 }
 
 // arm sets timer to the policy's deadline.
-func (s *Supervisor) arm(timer *time.Timer) {
+func (s *Supervisor) arm(timer timer) {
 	if d := s.policy.deadline; !d.IsZero() {
-		timer.Reset(time.Until(d))
+		timer.Reset(d.Sub(s.now()))
 		return
 	}
 	timer.Stop()

@@ -12,6 +12,18 @@ import (
 // 0 at once, VIPs removed, FAULT — and then ON_YIELD decides: retry with
 // backoff and rejoin as BACKUP once healthy, or give up and exit 3.
 //
+// The backoff between tries after a yield is 1 s, doubling with every
+// failure up to 30 s. It starts over only once a run has stayed healthy
+// for RESTART_WINDOW (the run has "settled"): a child that passes its
+// probes for a moment between failures, or one with no probe that counts
+// as healthy while it runs, is still backed off further.
+//
+// A probe verdict judges only the run that is current when it was
+// decided: one decided before the run started, or arriving while no run
+// is current (between runs, or while the failed one is being stopped), is
+// discarded, so a leftover process answering the port cannot make a fresh
+// child look healthy.
+//
 // policy is pure like the VRRP state machine: the driver feeds it events
 // with the time and carries out the actions it returns, so every rule is
 // a row of a table test.
@@ -26,10 +38,10 @@ type phase int
 
 const (
 	phStarting phase = iota // started; healthy within START_TIMEOUT, or a failure
-	phHealthy
-	phStopping // a child that failed but still runs is being stopped
-	phWaiting  // yielded; the next try starts at the deadline
-	phGaveUp   // ON_YIELD=exit: nothing more to do
+	phHealthy               // settles after RESTART_WINDOW if restarts or backoff are to start over
+	phStopping              // a child that failed but still runs is being stopped
+	phWaiting               // yielded; the next try starts at the deadline
+	phGaveUp                // ON_YIELD=exit: nothing more to do
 )
 
 var phaseNames = [...]string{"starting", "healthy", "stopping", "waiting", "gave up"}
@@ -65,6 +77,7 @@ type (
 	acRejoin      struct{}                // VRRP fault off: back to BACKUP, VRRP decides
 	acGiveUp      struct{ reason string } // stop everything and exit 3
 	acResetHealth struct{}                // a new child: the probes' counts start over
+	acSettled     struct{}                // healthy for RESTART_WINDOW: restarts and backoff start over
 )
 
 func (acStart) isPolicyAction()       {}
@@ -74,6 +87,7 @@ func (acYield) isPolicyAction()       {}
 func (acRejoin) isPolicyAction()      {}
 func (acGiveUp) isPolicyAction()      {}
 func (acResetHealth) isPolicyAction() {}
+func (acSettled) isPolicyAction()     {}
 
 // policy holds the counts and the phase; its zero value is not usable,
 // see newPolicy.
@@ -86,9 +100,10 @@ type policy struct {
 	phase    phase
 	used     int       // restarts used since the count last started fresh
 	lastFail time.Time // when the last failure happened
+	started  time.Time // when the current run started
 	yielded  bool
-	backoff  time.Duration // wait before the next try while yielded
-	deadline time.Time     // START_TIMEOUT, or the end of the backoff
+	backoff  time.Duration // the wait before the latest try; 0 once a run settled
+	deadline time.Time     // START_TIMEOUT, the end of the backoff, or settling
 	reason   string        // why the child was last judged failed
 }
 
@@ -100,7 +115,7 @@ func newPolicy(c *Config) *policy {
 func (p *policy) handle(now time.Time, ev policyEvent) []policyAction {
 	switch ev := ev.(type) {
 	case evStarted:
-		p.phase = phStarting
+		p.phase, p.started = phStarting, now
 		p.deadline = now.Add(p.startTimeout)
 		return []policyAction{acResetHealth{}}
 	case evHealth:
@@ -113,13 +128,33 @@ func (p *policy) handle(now time.Time, ev policyEvent) []policyAction {
 	return nil
 }
 
+// stale says why a verdict decided at `at` does not judge the current
+// run, or "" when it does.
+func (p *policy) stale(at time.Time) string {
+	switch {
+	case p.phase == phStopping:
+		return "the failed child is being stopped"
+	case p.phase != phStarting && p.phase != phHealthy:
+		return "no child runs"
+	case at.Before(p.started):
+		return "it was decided before the current child started"
+	}
+	return ""
+}
+
 func (p *policy) health(now time.Time, ev evHealth) []policyAction {
+	if p.stale(now) != "" {
+		return nil
+	}
 	switch {
 	case ev.healthy && p.phase == phStarting:
 		p.phase, p.deadline = phHealthy, time.Time{}
+		if p.used > 0 || p.backoff > 0 {
+			p.deadline = now.Add(p.window) // settles then, unless it fails first
+		}
 		acts := []policyAction{acEligible{on: true}}
 		if p.yielded {
-			p.yielded, p.backoff = false, 0
+			p.yielded = false
 			acts = append(acts, acRejoin{})
 		}
 		return acts
@@ -150,6 +185,11 @@ func (p *policy) timeout(now time.Time) []policyAction {
 	case phWaiting:
 		p.phase = phStarting
 		return []policyAction{acStart{}}
+	case phHealthy:
+		// Healthy for a whole RESTART_WINDOW: the failures before are
+		// too long ago to count.
+		p.used, p.backoff = 0, 0
+		return []policyAction{acSettled{}}
 	}
 	return nil
 }
@@ -157,7 +197,7 @@ func (p *policy) timeout(now time.Time) []policyAction {
 // fail handles one failure of the child; running says whether its
 // process still has to be stopped.
 func (p *policy) fail(now time.Time, reason string, running bool) []policyAction {
-	p.reason = reason
+	p.reason, p.deadline = reason, time.Time{}
 	if !p.lastFail.IsZero() && now.Sub(p.lastFail) > p.window {
 		p.used = 0 // the previous failure is too long ago to count
 	}
@@ -166,14 +206,15 @@ func (p *policy) fail(now time.Time, reason string, running bool) []policyAction
 	switch {
 	case p.yielded:
 		// Already yielded: a try failed; back off further.
-		p.backoff = min(2*p.backoff, maxBackoff)
+		p.backoff = nextBackoff(p.backoff)
 	case p.used < p.restarts:
 		p.used++
 	case p.exitOnYield:
 		p.phase = phGaveUp
 		return append(acts, acYield{reason: reason}, acGiveUp{reason: reason})
 	default:
-		p.yielded, p.backoff = true, firstBackoff
+		// Yielded again before a run settled: back off further.
+		p.yielded, p.backoff = true, nextBackoff(p.backoff)
 		acts = append(acts, acYield{reason: reason})
 	}
 	if running {
@@ -194,4 +235,12 @@ func (p *policy) afterStop(now time.Time) []policyAction {
 	// an exit).
 	p.phase = phStarting
 	return []policyAction{acStart{}}
+}
+
+// nextBackoff is the wait after b: 1 s first, then doubling up to 30 s.
+func nextBackoff(b time.Duration) time.Duration {
+	if b == 0 {
+		return firstBackoff
+	}
+	return min(2*b, maxBackoff)
 }

@@ -29,11 +29,37 @@ type Router interface {
 	Status() vrrp.InstanceStatus
 }
 
+// Process is the supervised child as the driver uses it: one run at a
+// time, started, signalled and stopped, its ends delivered on Exits.
+// *Child is the real one; the seam exists so that the loop's tests can
+// drive a fake inside a testing/synctest bubble, where no real process
+// can be waited for.
+type Process interface {
+	// Start starts a new run and returns its pid.
+	Start() (pid int, err error)
+	// Stop asks the run to end gracefully (SIGKILL after the stop
+	// timeout); the channel is closed once it has ended.
+	Stop() <-chan struct{}
+	// Kill ends the run at once.
+	Kill()
+	// PID is the running process's pid, or 0 once it has ended.
+	PID() int
+	// Exits delivers every end of a run, in order.
+	Exits() <-chan Exit
+	// Name is the program's base name, e.g. "nginx".
+	Name() string
+	// Signal sends sig to the running process.
+	Signal(sig syscall.Signal) error
+	// Reload sends the reload signal, ReloadSignal.
+	Reload() error
+	ReloadSignal() syscall.Signal
+}
+
 // Supervisor is the driver loop: it starts the child and the VRRP
 // instance, turns vipvisor's signals into actions on them, reports to
 // systemd and pings its watchdog.
 type Supervisor struct {
-	child    *Child
+	child    Process
 	router   Router
 	hook     *Hook
 	notifier *Notifier
@@ -41,6 +67,10 @@ type Supervisor struct {
 	health   Health // the child's probes; nil: a running child is healthy
 	gateway  Health // TRACK_GATEWAY; nil when not set
 	policy   *policy
+
+	// The loop's clock, real unless a test sets another (see clock.go).
+	now      func() time.Time
+	newTimer func(d time.Duration) timer
 
 	signals    chan os.Signal
 	verdicts   chan probes.Verdict
@@ -62,7 +92,7 @@ type Health interface {
 
 // Parts are what a Supervisor drives. Hook, Health and Gateway may be nil.
 type Parts struct {
-	Child    *Child
+	Child    Process
 	Router   Router
 	Hook     *Hook
 	Notifier *Notifier
@@ -75,7 +105,7 @@ type Parts struct {
 func New(p Parts, cfg *Config, log *slog.Logger, version string) *Supervisor {
 	s := &Supervisor{
 		child: p.Child, router: p.Router, hook: p.Hook, notifier: p.Notifier, health: p.Health, gateway: p.Gateway,
-		policy: newPolicy(cfg), log: log,
+		policy: newPolicy(cfg), log: log, now: time.Now, newTimer: newRealTimer,
 		signals: make(chan os.Signal, 8), verdicts: make(chan probes.Verdict), gwVerdicts: make(chan probes.Verdict),
 	}
 	s.current = Status{Version: version, Child: ChildStatus{Command: p.Child.Name(), RestartsAllowed: cfg.Restarts}, VRRP: p.Router.Status()}
@@ -140,15 +170,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
+	// The watchdog is pinged from this loop, so a loop that is stuck
+	// stops the pings and systemd notices.
+	interval := s.notifier.WatchdogInterval()
 	var watchdog <-chan time.Time
-	if d := s.notifier.WatchdogInterval(); d > 0 {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		watchdog = t.C
+	var pinger timer
+	if interval > 0 {
+		pinger = s.newTimer(interval)
+		defer pinger.Stop()
+		watchdog = pinger.C()
 		s.notifier.Watchdog()
 	}
 	done := ctx.Done()
-	timer := time.NewTimer(time.Hour)
+	timer := s.newTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		s.arm(timer)
@@ -192,10 +226,11 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			s.verdict(v)
 		case v := <-s.gwVerdicts:
 			s.gatewayVerdict(v)
-		case now := <-timer.C:
-			s.apply(s.policy.handle(now, evTimeout{}))
+		case <-timer.C():
+			s.apply(s.policy.handle(s.now(), evTimeout{}))
 		case <-watchdog:
 			s.notifier.Watchdog()
+			pinger.Reset(interval)
 		}
 	}
 }
