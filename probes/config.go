@@ -5,11 +5,28 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
+)
+
+// Bounds of CHECK_INTERVAL and CHECK_TIMEOUT. keepalived's vrrp_script runs
+// at most once a second; vipvisor's probes are in-process and cheap, so a
+// tenth of that is allowed, which still keeps a round from hammering the
+// child (at 10ms, a hundred HTTP requests a second to nginx's health URL
+// would show in its logs and its load) and leaves CHECK_FALL rounds
+// meaningful. An hour between rounds is no longer health checking. A
+// probe given less than 10ms fails on an ordinary scheduling delay, not
+// on a sick child; one given longer than the interval overlaps the next
+// round, so CHECK_TIMEOUT may not exceed CHECK_INTERVAL (unset, it is 1s
+// or CHECK_INTERVAL, whichever is shorter).
+const (
+	MinCheckInterval = 100 * time.Millisecond
+	MaxCheckInterval = time.Hour
+	MinCheckTimeout  = 10 * time.Millisecond
 )
 
 // Config is the probes' settings, read from VIPVISOR_* variables.
@@ -19,14 +36,15 @@ type Config struct {
 	CheckHTTPStatus StatusSet     `split_words:"true" default:"200-399" accept:"codes and ranges, e.g. 200,204,300-399" desc:"accepted status codes"`
 	CheckHTTPBody   string        `split_words:"true" accept:"any text" desc:"text the body must contain"`
 	CheckExec       envconf.Words `split_words:"true" accept:"a command line; quotes as in a shell, no expansion" desc:"command whose exit status 0 means healthy"`
-	CheckInterval   time.Duration `split_words:"true" default:"1s" accept:"a duration from 10ms to 1h" desc:"time between probe rounds"`
-	CheckTimeout    time.Duration `split_words:"true" default:"1s" accept:"a duration from 1ms to 1h" desc:"per probe"`
+	CheckInterval   time.Duration `split_words:"true" default:"1s" accept:"a duration from 100ms to 1h" desc:"time between probe rounds"`
+	CheckTimeout    time.Duration `split_words:"true" default:"1s" accept:"a duration from 10ms up to CHECK_INTERVAL" desc:"per probe (unset: 1s, or CHECK_INTERVAL if that is shorter)"`
 	CheckFall       int           `split_words:"true" default:"2" accept:"1-100" desc:"consecutive failures that make the child unhealthy"`
 	CheckRise       int           `split_words:"true" default:"1" accept:"1-100" desc:"consecutive successes that make it healthy again"`
 	TrackGateway    netip.Addr    `split_words:"true" accept:"an IPv4 address" desc:"address that must answer ARP for this node to hold or take the VIP"`
 }
 
-// Validate checks syntax and ranges. Each error names its variable.
+// Validate checks syntax and ranges. Each error names its variable. An
+// unset CHECK_TIMEOUT longer than CHECK_INTERVAL is shortened to it.
 func (c *Config) Validate() []error {
 	var errs []error
 	bad := func(key, reason, accept string) { errs = append(errs, envconf.Invalid(key, reason, accept)) }
@@ -42,11 +60,19 @@ func (c *Config) Validate() []error {
 	} else if c.CheckHTTPBody != "" {
 		bad("CHECK_HTTP_BODY", "set without VIPVISOR_CHECK_HTTP", "empty, or set VIPVISOR_CHECK_HTTP too")
 	}
-	if c.CheckInterval < 10*time.Millisecond || c.CheckInterval > time.Hour {
-		bad("CHECK_INTERVAL", "out of range", "a duration from 10ms to 1h")
+	intervalOK := c.CheckInterval >= MinCheckInterval && c.CheckInterval <= MaxCheckInterval
+	if !intervalOK {
+		bad("CHECK_INTERVAL", "out of range", "a duration from 100ms to 1h")
 	}
-	if c.CheckTimeout < time.Millisecond || c.CheckTimeout > time.Hour {
-		bad("CHECK_TIMEOUT", "out of range", "a duration from 1ms to 1h")
+	if _, set := os.LookupEnv(envconf.Prefix + "_CHECK_TIMEOUT"); !set && intervalOK {
+		c.CheckTimeout = min(c.CheckTimeout, c.CheckInterval)
+	}
+	switch {
+	case c.CheckTimeout < MinCheckTimeout:
+		bad("CHECK_TIMEOUT", "out of range", "a duration from 10ms up to VIPVISOR_CHECK_INTERVAL")
+	case intervalOK && c.CheckTimeout > c.CheckInterval:
+		bad("CHECK_TIMEOUT", fmt.Sprintf("longer than VIPVISOR_CHECK_INTERVAL (%s)", c.CheckInterval),
+			"a duration from 10ms up to VIPVISOR_CHECK_INTERVAL")
 	}
 	if c.CheckFall < 1 || c.CheckFall > 100 {
 		bad("CHECK_FALL", "out of range", "1-100")
@@ -74,7 +100,7 @@ func checkHostPort(s string) error {
 	if host == "" {
 		return fmt.Errorf("no host")
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if n, err := envconf.Decimal(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("port %q is not 1-65535", port)
 	}
 	return nil
@@ -92,7 +118,7 @@ func checkURL(s string) error {
 		return fmt.Errorf("no host")
 	}
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		if n, err := envconf.Decimal(p); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("port %q is not 1-65535", p)
 		}
 	}
@@ -126,8 +152,8 @@ func statusRange(lo, hi string, isRange bool) (StatusRange, error) {
 	if !isRange {
 		hi = lo
 	}
-	a, errA := strconv.Atoi(strings.TrimSpace(lo))
-	b, errB := strconv.Atoi(strings.TrimSpace(hi))
+	a, errA := envconf.Decimal(strings.TrimSpace(lo))
+	b, errB := envconf.Decimal(strings.TrimSpace(hi))
 	switch {
 	case errA != nil || errB != nil:
 		return StatusRange{}, fmt.Errorf("not a status code or range")

@@ -19,12 +19,40 @@ type Config struct {
 	Command       envconf.Words `accept:"a command line; quotes as in a shell, no expansion" desc:"child command line when no arguments are given"`
 	Foreground    string        `default:"auto" accept:"auto or asis" desc:"auto: add nginx's -g 'daemon off;' or httpd's -DFOREGROUND when missing; asis: run the command exactly as given"`
 	StopSignal    Signal        `split_words:"true" default:"auto" accept:"a signal name such as QUIT, WINCH, TERM" desc:"graceful-stop signal (auto: nginx QUIT, httpd/apache2 WINCH, else TERM)"`
-	StopTimeout   time.Duration `split_words:"true" default:"10s" accept:"a positive duration" desc:"then SIGKILL"`
+	StopTimeout   time.Duration `split_words:"true" default:"10s" accept:"a duration from 100ms to 1h" desc:"then SIGKILL"`
 	ReloadSignal  Signal        `split_words:"true" default:"auto" accept:"a signal name such as HUP, USR1" desc:"sent to the child on SIGHUP (auto: nginx HUP, httpd/apache2 USR1, else HUP)"`
 	Restarts      int           `default:"1" accept:"0-100" desc:"restarts tried before yielding the VIP"`
-	RestartWindow time.Duration `split_words:"true" default:"60s" accept:"a positive duration" desc:"a failure this long after the previous one starts a fresh count"`
-	StartTimeout  time.Duration `split_words:"true" default:"30s" accept:"a positive duration" desc:"a (re)started child must pass its probes within this"`
+	RestartWindow time.Duration `split_words:"true" default:"60s" accept:"a duration from 1s to 24h" desc:"a failure this long after the previous one starts a fresh count"`
+	StartTimeout  time.Duration `split_words:"true" default:"30s" accept:"a duration from 1s to 1h, longer than CHECK_INTERVAL × CHECK_RISE" desc:"a (re)started child must pass its probes within this"`
 	OnYield       string        `split_words:"true" default:"retry" accept:"retry or exit" desc:"after yielding: retry with backoff and rejoin as BACKUP once healthy, or exit 3"`
+}
+
+// durationBounds are the accepted ranges of the child's durations, chosen
+// so that no value can turn the policy against the service it guards:
+//
+//   - STOP_TIMEOUT 100ms-1h: below 100ms even a healthy nginx is killed
+//     before its workers have closed their listeners, which turns every
+//     planned stop and restart into a SIGKILL; an hour is already longer
+//     than any service manager waits (systemd: TimeoutStopSec, 90s by
+//     default).
+//   - RESTART_WINDOW 1s-24h: the window in which a second failure yields;
+//     under a second every crash loop looks like isolated crashes and is
+//     never given up on; a day is the longest span over which two
+//     failures still say something about each other.
+//   - START_TIMEOUT 1s-1h: nginx starts in milliseconds, but a second
+//     leaves room for a probe round or two and a cold disk; a start that
+//     needs an hour is a hang. Settings also checks that it is longer than
+//     CHECK_INTERVAL × CHECK_RISE, the least time a child needs to be
+//     judged healthy.
+var durationBounds = []struct {
+	key              string
+	get              func(*Config) time.Duration
+	min, max         time.Duration
+	minText, maxText string
+}{
+	{"STOP_TIMEOUT", func(c *Config) time.Duration { return c.StopTimeout }, 100 * time.Millisecond, time.Hour, "100ms", "1h"},
+	{"RESTART_WINDOW", func(c *Config) time.Duration { return c.RestartWindow }, time.Second, 24 * time.Hour, "1s", "24h"},
+	{"START_TIMEOUT", func(c *Config) time.Duration { return c.StartTimeout }, time.Second, time.Hour, "1s", "1h"},
 }
 
 // Validate checks ranges and names. Each error names its variable.
@@ -34,17 +62,9 @@ func (c *Config) Validate() []error {
 	if c.Foreground != "auto" && c.Foreground != "asis" {
 		bad("FOREGROUND", "unknown mode", "auto or asis")
 	}
-	positive := []struct {
-		key string
-		d   time.Duration
-	}{
-		{"STOP_TIMEOUT", c.StopTimeout},
-		{"RESTART_WINDOW", c.RestartWindow},
-		{"START_TIMEOUT", c.StartTimeout},
-	}
-	for _, p := range positive {
-		if p.d <= 0 {
-			bad(p.key, "must be positive", "a duration such as 500ms, 10s, 1m")
+	for _, b := range durationBounds {
+		if d := b.get(c); d < b.min || d > b.max {
+			bad(b.key, "out of range", fmt.Sprintf("a duration from %s to %s", b.minText, b.maxText))
 		}
 	}
 	if c.Restarts < 0 || c.Restarts > 100 {
@@ -66,22 +86,23 @@ func (s *Signal) Decode(v string) error {
 		*s = 0
 		return nil
 	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 1 || n > 64 || unix.SignalName(syscall.Signal(n)) == "" {
-			return fmt.Errorf("%d is not a signal number", n)
+	var n syscall.Signal
+	if num, err := envconf.Decimal(v); err == nil {
+		if num < 1 || num > 64 || unix.SignalName(syscall.Signal(num)) == "" {
+			return fmt.Errorf("%d is not a signal number", num)
 		}
-		*s = Signal(n)
-		return nil
-	}
-	name := strings.ToUpper(v)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	n := unix.SignalNum(name)
-	if n == 0 {
-		return fmt.Errorf("%q is not a signal name", v)
+		n = syscall.Signal(num)
+	} else {
+		name := strings.ToUpper(v)
+		if !strings.HasPrefix(name, "SIG") {
+			name = "SIG" + name
+		}
+		if n = unix.SignalNum(name); n == 0 {
+			return fmt.Errorf("%q is not a signal name", v)
+		}
 	}
 	if n == unix.SIGKILL || n == unix.SIGSTOP {
+		name := unix.SignalName(n)
 		return fmt.Errorf("%s cannot be caught, so it cannot ask for a graceful action", name)
 	}
 	*s = Signal(n)

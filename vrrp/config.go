@@ -2,16 +2,29 @@ package vrrp
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 )
 
+// Bounds of GARP_REFRESH when it is not 0s (off). keepalived's
+// garp_master_refresh counts whole seconds, so 1s is the finest refresh a
+// keepalived user has ever set; below it a master floods the segment (at
+// 1ms, 9,404 ARP frames a second) for no gain, as switches and hosts keep
+// an entry for minutes. Above a day the refresh no longer repairs any
+// cache in time.
+const (
+	MinGARPRefresh = time.Second
+	MaxGARPRefresh = 24 * time.Hour
+)
+
 // Config is one VRRP instance's settings, read from VIPVISOR_* variables.
 type Config struct {
-	Interface      string        `required:"true" accept:"an interface name" desc:"interface that carries adverts and VIPs"`
+	Interface      string        `required:"true" accept:"an existing interface of this network namespace" desc:"interface that carries adverts and VIPs"`
 	VRID           int           `required:"true" accept:"1-255" desc:"virtual router id"`
 	VIPS           VIPList       `required:"true" accept:"comma list of IPv4 addresses, each with optional /prefix" desc:"virtual addresses (default prefix /32)"`
 	Priority       int           `default:"100" accept:"1-254, or 255 for the address owner" desc:"this node's priority"`
@@ -19,11 +32,11 @@ type Config struct {
 	AdvertInterval time.Duration `split_words:"true" default:"1s" accept:"v2: whole seconds 1s-255s; v3: a multiple of 10ms up to 40.95s" desc:"advertisement interval"`
 	Preempt        bool          `default:"true" accept:"true or false" desc:"a higher-priority backup takes over from a lower-priority master"`
 	PreemptDelay   time.Duration `split_words:"true" default:"0s" accept:"a duration, 0s-1h" desc:"wait this long after start before preempting"`
-	UnicastPeers   AddrList      `split_words:"true" accept:"comma list of IPv4 unicast addresses" desc:"peer addresses; empty means multicast"`
+	UnicastPeers   AddrList      `split_words:"true" accept:"comma list of IPv4 unicast addresses, none of them a VIP or this node's own" desc:"peer addresses; empty means multicast"`
 	McastGroup     netip.Addr    `split_words:"true" default:"224.0.0.18" accept:"an IPv4 multicast address" desc:"multicast group, for several clusters on one LAN"`
 	AuthPass       string        `split_words:"true" accept:"at most 8 characters, VERSION=2 only" desc:"v2 simple password"`
 	GARPRepeat     int           `split_words:"true" default:"5" accept:"0-255" desc:"gratuitous ARPs sent per VIP on becoming master"`
-	GARPRefresh    time.Duration `split_words:"true" default:"0s" accept:"a duration; 0s is off" desc:"while master, re-announce the VIPs this often"`
+	GARPRefresh    time.Duration `split_words:"true" default:"0s" accept:"0s (off), or 1s-24h" desc:"while master, re-announce the VIPs this often"`
 	Notify         envconf.Words `accept:"a command line" desc:"command run on every state change with: INSTANCE VI_<vrid> MASTER|BACKUP|FAULT|STOP <priority>"`
 }
 
@@ -34,6 +47,8 @@ func (c *Config) Validate() []error {
 	bad := func(key, reason, accept string) { errs = append(errs, envconf.Invalid(key, reason, accept)) }
 	if c.Interface == "" || len(c.Interface) > 15 || strings.ContainsAny(c.Interface, "/ \t:") {
 		bad("INTERFACE", "not an interface name", "1-15 characters without '/', ':' or blanks")
+	} else {
+		errs = append(errs, c.checkInterface()...)
 	}
 	if c.VRID < 1 || c.VRID > 255 {
 		bad("VRID", "out of range", "1-255")
@@ -67,10 +82,60 @@ func (c *Config) Validate() []error {
 	if c.GARPRepeat < 0 || c.GARPRepeat > 255 {
 		bad("GARP_REPEAT", "out of range", "0-255")
 	}
-	if c.GARPRefresh < 0 {
-		bad("GARP_REFRESH", "negative", "a duration; 0s is off")
+	if c.GARPRefresh != 0 && (c.GARPRefresh < MinGARPRefresh || c.GARPRefresh > MaxGARPRefresh) {
+		bad("GARP_REFRESH", "out of range", "0s (off), or a duration from 1s to 24h")
+	}
+	for _, p := range c.UnicastPeers {
+		if slices.Contains(c.VIPS.Addrs(), p) {
+			bad("UNICAST_PEERS", fmt.Sprintf("%s is one of VIPVISOR_VIPS; a peer is another node's own address", p),
+				"comma list of the other nodes' own IPv4 addresses")
+			break
+		}
 	}
 	return errs
+}
+
+// checkInterface checks the settings against the network namespace
+// vipvisor runs in, reading only: the interface must exist (else the start
+// would fail later with a message that names no variable), and no unicast
+// peer may be an address of this node's own on it, which would make this
+// node its own peer.
+func (c *Config) checkInterface() []error {
+	ifi, err := net.InterfaceByName(c.Interface)
+	if err != nil {
+		reason := "cannot be looked up: " + err.Error()
+		// The net package's error for an unknown name is not exported;
+		// its text is stable ("no such network interface").
+		if strings.HasSuffix(err.Error(), "no such network interface") {
+			reason = "no such interface in this network namespace"
+		}
+		return []error{envconf.Invalid("INTERFACE", reason, "the name of an existing interface (see `ip link`)")}
+	}
+	if len(c.UnicastPeers) == 0 {
+		return nil
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil // the start reports it, with the interface's name
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		own, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		for _, p := range c.UnicastPeers {
+			if p == own.Unmap() {
+				return []error{envconf.Invalid("UNICAST_PEERS",
+					fmt.Sprintf("%s is this node's own address on %s", p, c.Interface),
+					"comma list of the other nodes' own IPv4 addresses")}
+			}
+		}
+	}
+	return nil
 }
 
 // Unicast reports whether adverts go to listed peers rather than a group.

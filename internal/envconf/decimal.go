@@ -91,3 +91,15 @@ func reason(err error) error {
 	}
 	return fmt.Errorf("%s", cause(err))
 }
+
+// Decimal parses s as envconf decodes integer variables: an optional minus
+// sign and the digits 0-9, nothing else. Decoders of lists and ranges
+// (ports, status codes, signal numbers) use it, so that their numbers obey
+// the same rule as plain integer variables.
+func Decimal(s string) (int, error) {
+	var n int
+	if err := setDecimal(reflect.ValueOf(&n).Elem(), s); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
