@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 	"github.com/vipvisor/vipvisor/probes"
@@ -16,7 +19,7 @@ import (
 // Ops is the operational settings that belong to no package: the status
 // endpoint and logging.
 type Ops struct {
-	StatusAddr string `split_words:"true" default:"127.0.0.1:9797" accept:"host:port, or off" desc:"HTTP /status (JSON), /metrics (Prometheus text), /healthz"`
+	StatusAddr string `split_words:"true" default:"127.0.0.1:9797" accept:"host:port with a local address and a port 1-65535, or off" desc:"HTTP /status (JSON), /metrics (Prometheus text), /healthz"`
 	LogFormat  string `split_words:"true" default:"text" accept:"text or json" desc:"log format (log/slog)"`
 	LogLevel   string `split_words:"true" default:"info" accept:"debug, info, warn or error" desc:"lowest level logged"`
 }
@@ -25,8 +28,9 @@ type Ops struct {
 func (o *Ops) Validate() []error {
 	var errs []error
 	if o.StatusAddr != "off" {
-		if _, port, err := net.SplitHostPort(o.StatusAddr); err != nil || port == "" {
-			errs = append(errs, envconf.Invalid("STATUS_ADDR", "not host:port", "host:port such as 127.0.0.1:9797, or off"))
+		if err := checkListenAddr(o.StatusAddr); err != nil {
+			errs = append(errs, envconf.Invalid("STATUS_ADDR", err.Error(),
+				"host:port with an address of this node (or none, for all) and a port 1-65535, e.g. 127.0.0.1:9797; or off"))
 		}
 	}
 	if o.LogFormat != "text" && o.LogFormat != "json" {
@@ -73,13 +77,37 @@ func (s *Settings) sections() []envconf.Section {
 	}
 }
 
-// loadSettings reads and validates the whole environment.
+// loadSettings reads and validates the whole environment: each section,
+// then the rules that tie sections together.
 func loadSettings() (*Settings, error) {
 	s := new(Settings)
 	if err := envconf.Load(s.sections()...); err != nil {
 		return nil, err
 	}
+	if errs := s.crossCheck(); len(errs) > 0 {
+		return nil, envconf.Errors(errs)
+	}
 	return s, nil
+}
+
+// crossCheck checks the rules between variables of different sections.
+// Each error names the variable to change.
+func (s *Settings) crossCheck() []error {
+	var errs []error
+	if gw := s.Probes.TrackGateway; gw.IsValid() && slices.Contains(s.VRRP.VIPS.Addrs(), gw) {
+		errs = append(errs, envconf.Invalid("TRACK_GATEWAY", fmt.Sprintf("%s is one of VIPVISOR_VIPS, which this node itself answers for", gw),
+			"the address of another host on the segment, such as the default gateway"))
+	} else if gw.IsValid() && isOwnAddr(s.VRRP.Interface, gw) {
+		errs = append(errs, envconf.Invalid("TRACK_GATEWAY", fmt.Sprintf("%s is this node's own address on %s", gw, s.VRRP.Interface),
+			"the address of another host on the segment, such as the default gateway"))
+	}
+	p := s.Probes
+	if need := p.CheckInterval * time.Duration(p.CheckRise); p.Any() && s.Child.StartTimeout <= need {
+		errs = append(errs, envconf.Invalid("START_TIMEOUT",
+			fmt.Sprintf("a child needs VIPVISOR_CHECK_RISE × VIPVISOR_CHECK_INTERVAL (%s) to be judged healthy, so it would never be in time", need),
+			fmt.Sprintf("a duration from 1s to 1h, longer than %s", need)))
+	}
+	return errs
 }
 
 // configError prints every configuration problem, one per line.
@@ -89,4 +117,25 @@ func configError(err error) string {
 		fmt.Fprintf(&b, "vipvisor: %s\n", line)
 	}
 	return b.String()
+}
+
+// isOwnAddr reports whether a is an address of interface ifname. A lookup
+// that fails says no: VIPVISOR_INTERFACE is then reported on its own.
+func isOwnAddr(ifname string, a netip.Addr) bool {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return false
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if own, ok := netip.AddrFromSlice(ipn.IP); ok && own.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
 }

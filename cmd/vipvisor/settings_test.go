@@ -36,7 +36,8 @@ func setEnv(t *testing.T, over map[string]string) {
 			os.Unsetenv(name)
 		}
 	}
-	base := map[string]string{"INTERFACE": "eth0", "VRID": "51", "VIPS": "10.0.0.100"}
+	// lo is the one interface every network namespace has.
+	base := map[string]string{"INTERFACE": "lo", "VRID": "51", "VIPS": "10.0.0.100"}
 	for k, v := range over {
 		base[k] = v
 	}
@@ -59,7 +60,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Settings{
 		VRRP: vrrp.Config{
-			Interface: "eth0", VRID: 51, VIPS: vrrp.VIPList{netip.MustParsePrefix("10.0.0.100/32")},
+			Interface: "lo", VRID: 51, VIPS: vrrp.VIPList{netip.MustParsePrefix("10.0.0.100/32")},
 			Priority: 100, Version: 3, AdvertInterval: time.Second, Preempt: true,
 			McastGroup: netip.MustParseAddr("224.0.0.18"), GARPRepeat: 5,
 		},
@@ -132,6 +133,40 @@ func TestGoodValues(t *testing.T) {
 				return s.Ops.StatusAddr == "off" && s.Ops.LogFormat == "json" && s.Ops.LogLevel == "debug"
 			}},
 		{"status on all addresses", map[string]string{"STATUS_ADDR": ":9797"}, func(s *Settings) bool { return s.Ops.StatusAddr == ":9797" }},
+		{"status on 0.0.0.0", map[string]string{"STATUS_ADDR": "0.0.0.0:9797"}, func(s *Settings) bool { return s.Ops.StatusAddr == "0.0.0.0:9797" }},
+		{"status on localhost", map[string]string{"STATUS_ADDR": "localhost:9797"}, func(s *Settings) bool { return s.Ops.StatusAddr == "localhost:9797" }},
+		{"status on 127.0.0.2, a loopback address", map[string]string{"STATUS_ADDR": "127.0.0.2:65535"}, func(s *Settings) bool { return s.Ops.StatusAddr == "127.0.0.2:65535" }},
+		{"VRID with a leading zero is decimal", map[string]string{"VRID": "051"}, func(s *Settings) bool { return s.VRRP.VRID == 51 }},
+		{"PRIORITY with leading zeros is decimal", map[string]string{"PRIORITY": "0100"}, func(s *Settings) bool { return s.VRRP.Priority == 100 }},
+		{"GARP_REPEAT 010 is ten", map[string]string{"GARP_REPEAT": "010"}, func(s *Settings) bool { return s.VRRP.GARPRepeat == 10 }},
+		{"CHECK_FALL 08, not octal", map[string]string{"CHECK_FALL": "08"}, func(s *Settings) bool { return s.Probes.CheckFall == 8 }},
+		{"GARP_REFRESH lowest", map[string]string{"GARP_REFRESH": "1s"}, func(s *Settings) bool { return s.VRRP.GARPRefresh == time.Second }},
+		{"GARP_REFRESH highest", map[string]string{"GARP_REFRESH": "24h"}, func(s *Settings) bool { return s.VRRP.GARPRefresh == 24*time.Hour }},
+		{"duration bounds, lowest", map[string]string{"CHECK_INTERVAL": "100ms", "CHECK_TIMEOUT": "10ms", "STOP_TIMEOUT": "100ms",
+			"START_TIMEOUT": "1s", "RESTART_WINDOW": "1s"},
+			func(s *Settings) bool {
+				return s.Probes.CheckInterval == 100*time.Millisecond && s.Probes.CheckTimeout == 10*time.Millisecond &&
+					s.Child.StopTimeout == 100*time.Millisecond && s.Child.StartTimeout == time.Second && s.Child.RestartWindow == time.Second
+			}},
+		{"duration bounds, highest", map[string]string{"CHECK_INTERVAL": "1h", "CHECK_TIMEOUT": "1h", "STOP_TIMEOUT": "1h",
+			"START_TIMEOUT": "1h", "RESTART_WINDOW": "24h", "PREEMPT_DELAY": "1h"},
+			func(s *Settings) bool {
+				return s.Probes.CheckInterval == time.Hour && s.Probes.CheckTimeout == time.Hour && s.Child.StopTimeout == time.Hour &&
+					s.Child.StartTimeout == time.Hour && s.Child.RestartWindow == 24*time.Hour && s.VRRP.PreemptDelay == time.Hour
+			}},
+		{"CHECK_TIMEOUT unset follows a shorter CHECK_INTERVAL", map[string]string{"CHECK_INTERVAL": "500ms"},
+			func(s *Settings) bool { return s.Probes.CheckTimeout == 500*time.Millisecond }},
+		{"CHECK_TIMEOUT unset stays 1s under a longer CHECK_INTERVAL", map[string]string{"CHECK_INTERVAL": "5s"},
+			func(s *Settings) bool { return s.Probes.CheckTimeout == time.Second }},
+		{"STOP_SIGNAL by number", map[string]string{"STOP_SIGNAL": "15"}, func(s *Settings) bool { return s.Child.StopSignal.String() == "TERM" }},
+		{"COMMAND keeps a backslash inside double quotes", map[string]string{"COMMAND": `grep -q "a\.b" /f`},
+			func(s *Settings) bool {
+				return reflect.DeepEqual([]string(s.Child.Command), []string{"grep", "-q", `a\.b`, "/f"})
+			}},
+		{"CHECK_EXEC keeps a backslash inside double quotes", map[string]string{"CHECK_EXEC": `sh -c "test \"$(cat /f)\" = ok\.1"`},
+			func(s *Settings) bool {
+				return reflect.DeepEqual([]string(s.Probes.CheckExec), []string{"sh", "-c", `test "$(cat /f)" = ok\.1`})
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			setEnv(t, tc.env)
@@ -220,23 +255,112 @@ func TestBadValues(t *testing.T) {
 		{"STATUS_ADDR", "nonsense", nil},
 		{"LOG_FORMAT", "xml", nil},
 		{"LOG_LEVEL", "loud", nil},
+
+		// Numbers are decimal: no base prefixes, signs, separators or
+		// blanks, and nothing out of range however it is written.
+		{"VRID", "0x33", nil},
+		{"VRID", "0X33", nil},
+		{"VRID", "0o63", nil},
+		{"VRID", "0b110011", nil},
+		{"VRID", "5_1", nil},
+		{"VRID", "+51", nil},
+		{"VRID", " 51", nil},
+		{"VRID", "51 ", nil},
+		{"VRID", "5 1", nil},
+		{"VRID", "", nil},
+		{"VRID", "-51", nil},
+		{"VRID", "51.0", nil},
+		{"VRID", "99999999999999999999", nil},
+		{"VRID", "0256", nil},
+		{"PRIORITY", "0x64", nil},
+		{"PRIORITY", "+100", nil},
+		{"PRIORITY", "1e2", nil},
+		{"PRIORITY", "-100", nil},
+		{"PRIORITY", "", nil},
+		{"VERSION", "+3", nil},
+		{"VERSION", "0x3", nil},
+		{"GARP_REPEAT", "0x5", nil},
+		{"GARP_REPEAT", "1_0", nil},
+		{"RESTARTS", "+1", nil},
+		{"RESTARTS", "0b1", nil},
+		{"RESTARTS", "101", nil},
+		{"CHECK_FALL", "+2", nil},
+		{"CHECK_FALL", "9223372036854775808", nil},
+		{"CHECK_RISE", "0x1", nil},
+		{"CHECK_RISE", "-1", nil},
+		{"STOP_SIGNAL", "9", nil},
+		{"STOP_SIGNAL", "+15", nil},
+		{"CHECK_TCP", "127.0.0.1:+80", nil},
+		{"CHECK_HTTP_STATUS", "+200", nil},
+
+		// Durations have bounds that keep a typo from hurting the service.
+		{"GARP_REFRESH", "1ns", nil},
+		{"GARP_REFRESH", "1ms", nil},
+		{"GARP_REFRESH", "999ms", nil},
+		{"GARP_REFRESH", "25h", nil},
+		{"GARP_REFRESH", "1", nil},
+		{"PREEMPT_DELAY", "61m", nil},
+		{"CHECK_INTERVAL", "99ms", nil},
+		{"CHECK_INTERVAL", "1ns", nil},
+		{"CHECK_INTERVAL", "61m", nil},
+		{"CHECK_TIMEOUT", "9ms", nil},
+		{"CHECK_TIMEOUT", "1ns", nil},
+		{"CHECK_TIMEOUT", "2s", nil},
+		{"CHECK_TIMEOUT", "500ms", map[string]string{"CHECK_INTERVAL": "200ms"}},
+		{"STOP_TIMEOUT", "1ns", nil},
+		{"STOP_TIMEOUT", "99ms", nil},
+		{"STOP_TIMEOUT", "61m", nil},
+		{"START_TIMEOUT", "1ns", nil},
+		{"START_TIMEOUT", "999ms", nil},
+		{"START_TIMEOUT", "61m", nil},
+		{"START_TIMEOUT", "2s", map[string]string{"CHECK_HTTP": "http://127.0.0.1/", "CHECK_INTERVAL": "1s", "CHECK_RISE": "2"}},
+		{"RESTART_WINDOW", "1ms", nil},
+		{"RESTART_WINDOW", "999ms", nil},
+		{"RESTART_WINDOW", "25h", nil},
+
+		// Addresses and names the host does not have.
+		{"STATUS_ADDR", "127.0.0.1:99999", nil},
+		{"STATUS_ADDR", "127.0.0.1:65536", nil},
+		{"STATUS_ADDR", "127.0.0.1:0", nil},
+		{"STATUS_ADDR", ":0", nil},
+		{"STATUS_ADDR", "127.0.0.1:", nil},
+		{"STATUS_ADDR", "127.0.0.1:http", nil},
+		{"STATUS_ADDR", "127.0.0.1:+9797", nil},
+		{"STATUS_ADDR", "127.0.0.1:0x2645", nil},
+		{"STATUS_ADDR", "127.0.0.1", nil},
+		{"STATUS_ADDR", "999.1.1.1:80", nil},
+		{"STATUS_ADDR", "1.2.3:80", nil},
+		{"STATUS_ADDR", "[::1::]:80", nil},
+		{"STATUS_ADDR", "no-such-host.invalid:9797", nil},
+		{"STATUS_ADDR", "192.0.2.123:9797", nil}, // TEST-NET-1: on no interface
+		{"STATUS_ADDR", "", nil},
+		{"INTERFACE", "nosuch0", nil},
+		{"UNICAST_PEERS", "10.0.0.100", nil}, // one of the VIPs
+		{"UNICAST_PEERS", "10.0.0.2,10.0.0.100", nil},
+		{"TRACK_GATEWAY", "10.0.0.100", nil}, // one of the VIPs
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			if tc.value == "192.0.2.123:9797" && nonlocalBind(netip.MustParseAddr("192.0.2.123")) {
+				t.Skip("net.ipv4.ip_nonlocal_bind=1: any address can be bound here")
+			}
 			env := map[string]string{tc.key: tc.value}
 			for k, v := range tc.env {
 				env[k] = v
 			}
 			setEnv(t, env)
-			_, err := loadSettings()
-			if err == nil {
-				t.Fatal("accepted")
+			var out, errb bytes.Buffer
+			if code := exitCode(dispatch([]string{"check"}, &out), &errb); code != exitConfig {
+				t.Errorf("check: exit %d, want %d", code, exitConfig)
 			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "VIPVISOR_"+tc.key+"=") && !strings.HasPrefix(lines[0], "VIPVISOR_"+tc.key+":") {
-				t.Errorf("want one line about VIPVISOR_%s, got:\n%v", tc.key, err)
+			lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "vipvisor: VIPVISOR_"+tc.key+"=") && !strings.HasPrefix(lines[0], "vipvisor: VIPVISOR_"+tc.key+":") {
+				t.Errorf("want one line about VIPVISOR_%s, got:\n%s", tc.key, errb.String())
 			}
-			if !strings.Contains(err.Error(), "accepted: ") {
-				t.Errorf("message does not say what is accepted: %v", err)
+			if !strings.Contains(errb.String(), "accepted: ") {
+				t.Errorf("message does not say what is accepted: %s", errb.String())
+			}
+			if out.Len() > 0 {
+				t.Errorf("check printed settings despite the error:\n%s", out.String())
 			}
 		})
 	}
@@ -252,7 +376,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 	want := []string{
 		`VIPVISOR_VRID="300": out of range; accepted: 1-255`,
 		`VIPVISOR_VIPS: required but not set; accepted: comma list of IPv4 addresses, each with optional /prefix`,
-		`VIPVISOR_PRIORITY="x": not a number; accepted: 1-254, or 255 for the address owner`,
+		`VIPVISOR_PRIORITY="x": not a decimal number (digits 0-9 only: no blanks, +, 0x, 0o, 0b or _); accepted: 1-254, or 255 for the address owner`,
 		`VIPVISOR_CHECK_FALL="0": out of range; accepted: 1-100`,
 		"VIPVISOR_PRIORITTY: unknown variable (see `vipvisor help` for the list)",
 	}
@@ -264,14 +388,14 @@ func TestEveryProblemAtOnce(t *testing.T) {
 func TestUnprefixedVariablesAreIgnored(t *testing.T) {
 	setEnv(t, nil)
 	t.Setenv("PRIORITY", "5")
-	t.Setenv("INTERFACE", "lo")
+	t.Setenv("INTERFACE", "eth0")
 	t.Setenv("VRID", "7")
 	t.Setenv("CHECK_HTTP", "http://example.invalid/")
 	s, err := loadSettings()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.VRRP.Priority != 100 || s.VRRP.Interface != "eth0" || s.VRRP.VRID != 51 || s.Probes.CheckHTTP != "" {
+	if s.VRRP.Priority != 100 || s.VRRP.Interface != "lo" || s.VRRP.VRID != 51 || s.Probes.CheckHTTP != "" {
 		t.Errorf("an unprefixed variable was read: %+v %+v", s.VRRP, s.Probes)
 	}
 }

@@ -1,15 +1,53 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 	"github.com/vipvisor/vipvisor/supervisor"
+)
+
+// Limits of the status endpoint, so that nothing done to it (many
+// connections, slow or idle clients, pipelined bursts) costs the node more
+// than a bounded number of descriptors and a few MiB, however long it
+// lasts: the probes and the child need descriptors too, and a node that
+// runs out of them yields.
+const (
+	// statusMaxConns is how many connections are served at once. More
+	// wait in the kernel's accept queue (its backlog, then SYN retries),
+	// which costs vipvisor no descriptor and no memory. Monitoring needs
+	// a handful.
+	statusMaxConns = 64
+	// statusMaxPerSource is how many of those one client address may hold.
+	// A further connection from it is closed as soon as it is accepted,
+	// so one client cannot take every slot from the others (a local
+	// `vipvisor status`, a Prometheus server).
+	statusMaxPerSource = 8
+	// A client has this long to send a request's header, and the whole
+	// request; a silent or slow (slowloris) connection is then closed.
+	statusReadHeaderTimeout = 2 * time.Second
+	statusReadTimeout       = 5 * time.Second
+	// A response must be written within this; a client that does not
+	// read its answers (a pipelined burst) is then cut off.
+	statusWriteTimeout = 5 * time.Second
+	// A keep-alive connection with no request for this long is closed.
+	statusIdleTimeout = 10 * time.Second
+	// Request headers are small here; net/http adds 4 KiB of slack.
+	statusMaxHeaderBytes = 4 << 10
 )
 
 // serveStatus starts the status endpoint, unless it is off. A port already
@@ -22,9 +60,93 @@ func serveStatus(addr string, sup *supervisor.Supervisor) (stop func(), err erro
 	if err != nil {
 		return nil, fmt.Errorf("status endpoint (VIPVISOR_STATUS_ADDR): %w", err)
 	}
-	srv := &http.Server{Handler: supervisor.StatusHandler(sup.Status), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	srv := newStatusServer(supervisor.StatusHandler(sup.Status))
+	go srv.Serve(limitListener(ln))
 	return func() { srv.Close() }, nil
+}
+
+// newStatusServer returns the HTTP server of the status endpoint, with
+// every timeout set: net/http's zero values mean none, and an idle
+// keep-alive connection would then be kept for ever.
+func newStatusServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: statusReadHeaderTimeout,
+		ReadTimeout:       statusReadTimeout,
+		WriteTimeout:      statusWriteTimeout,
+		IdleTimeout:       statusIdleTimeout,
+		MaxHeaderBytes:    statusMaxHeaderBytes,
+		ErrorLog:          log.New(io.Discard, "", 0), // a client's misbehaviour is not ours to log
+	}
+}
+
+// limitListener caps ln at statusMaxConns connections at once and
+// statusMaxPerSource from one address.
+func limitListener(ln net.Listener) net.Listener {
+	return &perSourceListener{Listener: netutil.LimitListener(ln, statusMaxConns), max: statusMaxPerSource,
+		open: map[netip.Addr]int{}}
+}
+
+// perSourceListener closes a connection at once when its source address
+// already holds max open connections.
+type perSourceListener struct {
+	net.Listener
+	max  int
+	mu   sync.Mutex
+	open map[netip.Addr]int // open connections by source address
+}
+
+// Accept returns the next connection whose source is under its limit.
+func (l *perSourceListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		src := sourceOf(c)
+		l.mu.Lock()
+		over := l.open[src] >= l.max
+		if !over {
+			l.open[src]++
+		}
+		l.mu.Unlock()
+		if over {
+			c.Close()
+			continue
+		}
+		return &sourceConn{Conn: c, l: l, src: src}, nil
+	}
+}
+
+func (l *perSourceListener) release(src netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[src]--; l.open[src] <= 0 {
+		delete(l.open, src)
+	}
+}
+
+// sourceOf returns the address a connection comes from.
+func sourceOf(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// sourceConn is a connection counted against its source until closed.
+type sourceConn struct {
+	net.Conn
+	l    *perSourceListener
+	src  netip.Addr
+	once sync.Once
+}
+
+// Close closes the connection and frees its place, once.
+func (c *sourceConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.src) })
+	return err
 }
 
 // status asks a running vipvisor for its state.
@@ -95,4 +217,90 @@ func printStatus(w io.Writer, s supervisor.Status) error {
 		_, err = fmt.Fprintln(w)
 	}
 	return err
+}
+
+// resolveTimeout bounds the name lookup of a STATUS_ADDR given by name.
+const resolveTimeout = 2 * time.Second
+
+// checkListenAddr checks that addr is one vipvisor can listen on, so that
+// `vipvisor check` and the start find a bad VIPVISOR_STATUS_ADDR instead of
+// the listener failing later with a message that names no variable. It
+// only reads: a port 1-65535 in decimal, and a host that is empty (every
+// address), an IP address of this network namespace, or a name that
+// resolves.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not host:port")
+	}
+	if n, err := envconf.Decimal(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not 1-65535", port)
+	}
+	if host == "" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		if strings.Trim(host, "0123456789.") == "" || strings.Contains(host, ":") {
+			return fmt.Errorf("%q is not an IP address", host)
+		}
+		return resolves(host)
+	}
+	if !ip.IsUnspecified() && !isLocal(ip) {
+		return fmt.Errorf("%s is not an address of this node", ip)
+	}
+	return nil
+}
+
+// resolves checks that a host name has an address.
+func resolves(host string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	if _, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return fmt.Errorf("host %q does not resolve", host)
+	}
+	return nil
+}
+
+// isLocal reports whether ip can be bound in this network namespace: it is
+// on one of its interfaces (any address of a loopback prefix, as Linux
+// answers for all of 127.0.0.0/8), or the kernel allows binding addresses
+// that are not (net.ipv4.ip_nonlocal_bind). When the interfaces cannot be
+// read, the listener will say what is wrong.
+func isLocal(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	if nonlocalBind(ip) {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		own, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		own = own.Unmap()
+		bits, _ := ipn.Mask.Size()
+		if own == ip || own.IsLoopback() && netip.PrefixFrom(own, bits).Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// nonlocalBind reads whether the kernel lets a socket bind an address of
+// ip's family that is on no interface.
+func nonlocalBind(ip netip.Addr) bool {
+	path := "/proc/sys/net/ipv4/ip_nonlocal_bind"
+	if ip.Is6() {
+		path = "/proc/sys/net/ipv6/ip_nonlocal_bind"
+	}
+	b, err := os.ReadFile(path)
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
