@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestArgvAddsForegroundSwitch(t *testing.T) {
@@ -89,6 +91,12 @@ func TestSignalDecode(t *testing.T) {
 		{"FOO", 0, true},
 		{"0", 0, true},
 		{"99", 0, true},
+		{"015", Signal(syscall.SIGTERM), false}, // decimal, not octal 13
+		{"9", 0, true},                          // KILL by number
+		{"19", 0, true},                         // STOP by number
+		{"+15", 0, true},
+		{"0xf", 0, true},
+		{" 15", 0, true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			var s Signal
@@ -97,5 +105,42 @@ func TestSignalDecode(t *testing.T) {
 				t.Errorf("Decode(%q) = %s, %v; want %s, error %v", tc.in, s, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestDurationBounds(t *testing.T) {
+	good := Config{Foreground: "auto", StopTimeout: 10 * time.Second, Restarts: 1,
+		RestartWindow: time.Minute, StartTimeout: 30 * time.Second, OnYield: "retry"}
+	for _, tc := range []struct {
+		key  string
+		set  func(*Config, time.Duration)
+		good []time.Duration
+		bad  []time.Duration
+	}{
+		{"STOP_TIMEOUT", func(c *Config, d time.Duration) { c.StopTimeout = d },
+			[]time.Duration{100 * time.Millisecond, time.Hour},
+			[]time.Duration{-time.Second, 0, time.Nanosecond, 99 * time.Millisecond, time.Hour + time.Nanosecond}},
+		{"RESTART_WINDOW", func(c *Config, d time.Duration) { c.RestartWindow = d },
+			[]time.Duration{time.Second, 24 * time.Hour},
+			[]time.Duration{0, time.Millisecond, 999 * time.Millisecond, 24*time.Hour + time.Second}},
+		{"START_TIMEOUT", func(c *Config, d time.Duration) { c.StartTimeout = d },
+			[]time.Duration{time.Second, time.Hour},
+			[]time.Duration{-5 * time.Second, 0, 999 * time.Millisecond, 61 * time.Minute}},
+	} {
+		for _, d := range tc.good {
+			c := good
+			tc.set(&c, d)
+			if errs := c.Validate(); len(errs) != 0 {
+				t.Errorf("%s=%s: %v, want accepted", tc.key, d, errs)
+			}
+		}
+		for _, d := range tc.bad {
+			c := good
+			tc.set(&c, d)
+			errs := c.Validate()
+			if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "VIPVISOR_"+tc.key) || !strings.Contains(errs[0].Error(), "accepted: ") {
+				t.Errorf("%s=%s: %v, want one error about VIPVISOR_%s saying what is accepted", tc.key, d, errs, tc.key)
+			}
+		}
 	}
 }
