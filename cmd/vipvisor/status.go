@@ -21,34 +21,42 @@ import (
 	"github.com/vipvisor/vipvisor/supervisor"
 )
 
-// Limits of the status endpoint, so that nothing done to it (many
-// connections, slow or idle clients, pipelined bursts) costs the node more
-// than a bounded number of descriptors and a few MiB, however long it
-// lasts: the probes and the child need descriptors too, and a node that
-// runs out of them yields.
-const (
-	// statusMaxConns is how many connections are served at once. More
-	// wait in the kernel's accept queue (its backlog, then SYN retries),
-	// which costs vipvisor no descriptor and no memory. Monitoring needs
-	// a handful.
-	statusMaxConns = 64
-	// statusMaxPerSource is how many of those one client address may hold.
-	// A further connection from it is closed as soon as it is accepted,
-	// so one client cannot take every slot from the others (a local
+// statusLimits are the limits of the status endpoint, so that nothing done
+// to it (many connections, slow or idle clients, pipelined bursts) costs
+// the node more than a bounded number of descriptors and a few MiB,
+// however long it lasts: the probes and the child need descriptors too,
+// and a node that runs out of them yields. They are a value, not
+// constants, so that tests can shorten the timeouts.
+type statusLimits struct {
+	// maxConns is how many connections are served at once. More wait in
+	// the kernel's accept queue (its backlog, then SYN retries), which
+	// costs vipvisor no descriptor and no memory.
+	maxConns int
+	// maxPerSource is how many of those one client address may hold. A
+	// further connection from it is closed as soon as it is accepted, so
+	// one client cannot take every place from the others (a local
 	// `vipvisor status`, a Prometheus server).
-	statusMaxPerSource = 8
-	// A client has this long to send a request's header, and the whole
-	// request; a silent or slow (slowloris) connection is then closed.
-	statusReadHeaderTimeout = 2 * time.Second
-	statusReadTimeout       = 5 * time.Second
-	// A response must be written within this; a client that does not
+	maxPerSource int
+	// A client has readHeader to send a request's header and read for the
+	// whole request; a silent or slow (slowloris) connection is then
+	// closed.
+	readHeader, read time.Duration
+	// A response must be written within write; a client that does not
 	// read its answers (a pipelined burst) is then cut off.
-	statusWriteTimeout = 5 * time.Second
-	// A keep-alive connection with no request for this long is closed.
-	statusIdleTimeout = 10 * time.Second
-	// Request headers are small here; net/http adds 4 KiB of slack.
-	statusMaxHeaderBytes = 4 << 10
-)
+	write time.Duration
+	// A keep-alive connection with no request for idle is closed.
+	idle time.Duration
+	// maxHeaderBytes bounds a request's header; net/http adds 4 KiB.
+	maxHeaderBytes int
+}
+
+// defaultStatusLimits serve monitoring, which needs a handful of
+// connections and answers in milliseconds.
+var defaultStatusLimits = statusLimits{
+	maxConns: 64, maxPerSource: 8,
+	readHeader: 2 * time.Second, read: 5 * time.Second, write: 5 * time.Second,
+	idle: 10 * time.Second, maxHeaderBytes: 4 << 10,
+}
 
 // serveStatus starts the status endpoint, unless it is off. A port already
 // in use is a runtime failure, reported before the child is started.
@@ -60,30 +68,30 @@ func serveStatus(addr string, sup *supervisor.Supervisor) (stop func(), err erro
 	if err != nil {
 		return nil, fmt.Errorf("status endpoint (VIPVISOR_STATUS_ADDR): %w", err)
 	}
-	srv := newStatusServer(supervisor.StatusHandler(sup.Status))
-	go srv.Serve(limitListener(ln))
+	srv := newStatusServer(supervisor.StatusHandler(sup.Status), defaultStatusLimits)
+	go srv.Serve(limitListener(ln, defaultStatusLimits))
 	return func() { srv.Close() }, nil
 }
 
 // newStatusServer returns the HTTP server of the status endpoint, with
 // every timeout set: net/http's zero values mean none, and an idle
 // keep-alive connection would then be kept for ever.
-func newStatusServer(h http.Handler) *http.Server {
+func newStatusServer(h http.Handler, lim statusLimits) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: statusReadHeaderTimeout,
-		ReadTimeout:       statusReadTimeout,
-		WriteTimeout:      statusWriteTimeout,
-		IdleTimeout:       statusIdleTimeout,
-		MaxHeaderBytes:    statusMaxHeaderBytes,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
 		ErrorLog:          log.New(io.Discard, "", 0), // a client's misbehaviour is not ours to log
 	}
 }
 
-// limitListener caps ln at statusMaxConns connections at once and
-// statusMaxPerSource from one address.
-func limitListener(ln net.Listener) net.Listener {
-	return &perSourceListener{Listener: netutil.LimitListener(ln, statusMaxConns), max: statusMaxPerSource,
+// limitListener caps ln at lim.maxConns connections at once and
+// lim.maxPerSource from one address.
+func limitListener(ln net.Listener, lim statusLimits) net.Listener {
+	return &perSourceListener{Listener: netutil.LimitListener(ln, lim.maxConns), max: lim.maxPerSource,
 		open: map[netip.Addr]int{}}
 }
 
