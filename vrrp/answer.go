@@ -10,8 +10,17 @@ import "time"
 // each at once, as RFC 5798 and keepalived do, lets one forged packet
 // cost us an advert and a burst of gratuitous ARP: a flood of them was
 // amplified more than threefold. So a master answers at most once per
-// Advertisement_Interval and reports the rest as AnswerSuppressed; an
-// advert interval later its advert goes out anyway.
+// Advertisement_Interval and reports the rest as AnswerSuppressed. What it
+// did not answer is answered by its next regular advert, which then counts
+// as an answer and comes with the announcement owed, if any: under a
+// flood the master sends one advert and at most one burst per interval,
+// and a real split brain is still answered within an interval.
+
+// owed is what suppressed answers leave to the next regular advert.
+type owed struct {
+	answer   bool // the advert is an answer: the next packet waits an interval
+	announce bool // and it comes with gratuitous ARP (Reannounce)
+}
 
 // answer is a master's answer at now to a packet from from: an advert,
 // and with announce a burst of gratuitous ARP that is repeated once more
@@ -19,11 +28,15 @@ import "time"
 // stepped back) allows an answer, so a wrong clock cannot silence one.
 func (m *Machine) answer(now time.Time, from string, announce bool) []Action {
 	if since := now.Sub(m.lastAnswer); !m.lastAnswer.IsZero() && since >= 0 && since < m.cfg.Interval {
+		m.owed.answer = true
+		m.owed.announce = m.owed.announce || announce
 		return []Action{AnswerSuppressed{From: from}}
 	}
 	m.lastAnswer = now
 	acts := m.advertise(now)
+	m.owed.answer = false
 	if announce {
+		m.owed.announce = false
 		acts = append(acts, Reannounce{})
 	}
 	return acts
@@ -39,4 +52,18 @@ func (m *Machine) conflict(now time.Time, c AddressConflict) []Action {
 	}
 	with := c.MAC.String()
 	return append([]Action{SplitBrain{With: with}}, m.answer(now, with, true)...)
+}
+
+// advertTimer is the master's Adver_Timer firing: an advert, and the
+// announcement a suppressed answer owes, which makes it an answer.
+func (m *Machine) advertTimer(now time.Time) []Action {
+	acts := m.advertise(now)
+	if m.owed.answer {
+		m.lastAnswer = now
+	}
+	if m.owed.announce {
+		acts = append(acts, Reannounce{})
+	}
+	m.owed = owed{}
+	return acts
 }

@@ -42,7 +42,7 @@ var counterNames = [numCounters]string{
 	ctrPriorityZeroSent:     "priority_zero_sent",
 	ctrBecomeMaster:         "become_master",
 	ctrReleaseMaster:        "release_master",
-	ctrAnnouncements:        "ctrAnnouncements",
+	ctrAnnouncements:        "announcements",
 	ctrAnswersSuppressed:    "answers_suppressed",
 	ctrSplitBrain:           "split_brain",
 	ctrIntervalMismatch:     "interval_mismatch",

@@ -77,6 +77,7 @@ type Machine struct {
 	fault        bool          // the caller reports a fault
 	stopping     bool          // Shutdown received as master
 	lastAnswer   time.Time     // when a master last answered (answer.go)
+	owed         owed          // what suppressed answers left to the next advert
 	candidate    candidate     // an advertised interval not adopted yet
 }
 
@@ -347,7 +348,7 @@ func (m *Machine) finishStop() []Action {
 func (m *Machine) becomeMaster(now time.Time) []Action {
 	from := m.state
 	m.masterInt = m.cfg.Interval
-	m.lastAnswer = time.Time{}
+	m.lastAnswer, m.owed = time.Time{}, owed{}
 	m.enter(Master, now.Add(m.cfg.Interval))
 	m.master = m.cfg.PrimaryIP
 	return append(transition(from, Master), SendAdvert{Priority: m.prio}, AddVIPs{}, Announce{})

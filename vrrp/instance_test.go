@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,13 +36,15 @@ type fakeConn struct {
 	in      chan *Advert
 	log     *opLog
 	closed  chan struct{}
+	failc   chan error // an error for Receive to return
 	once    sync.Once
 	deaf    bool // drop everything sent to it (a cut link)
 }
 
 func (h *hub) conn(primary string, cfg *Config, log *opLog) *fakeConn {
 	c := &fakeConn{hub: h, primary: netip.MustParseAddr(primary), version: cfg.Version,
-		ival: cfg.AdvertInterval, in: make(chan *Advert, 64), log: log, closed: make(chan struct{})}
+		ival: cfg.AdvertInterval, in: make(chan *Advert, 64), log: log, closed: make(chan struct{}),
+		failc: make(chan error, 1)}
 	h.mu.Lock()
 	h.conns = append(h.conns, c)
 	h.mu.Unlock()
@@ -71,6 +74,21 @@ func (c *fakeConn) Receive() (*Advert, error) {
 		return a, nil
 	case <-c.closed:
 		return nil, net.ErrClosed
+	case err := <-c.failc:
+		return nil, err
+	}
+}
+
+// forge delivers an advert from src, a router with no instance behind
+// it (a forger, or a peer that only the test drives), to every node.
+func (h *hub) forge(src string, prio uint8, ival time.Duration) {
+	a := &Advert{Version: 3, Priority: prio, Interval: ival, Src: netip.MustParseAddr(src)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, o := range h.conns {
+		if !o.deaf {
+			o.in <- a
+		}
 	}
 }
 
@@ -402,6 +420,9 @@ func TestInstanceNeverMasterWhileUnhealthy(t *testing.T) {
 	})
 }
 
+// TestInstanceHardStopReleases: when Run's context ends, a master yields
+// with priority 0, removes its VIPs, and says so: a STOP change and a
+// STOP status, as every transition goes through the machine.
 func TestInstanceHardStopReleases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -417,7 +438,51 @@ func TestInstanceHardStopReleases(t *testing.T) {
 		if got, want := a.ops.take(), []string{"send 0", "remove"}; !slices.Equal(got, want) {
 			t.Errorf("hard stop: (-want +got)\n-%q\n+%q", want, got)
 		}
+		checkStopped(t, a)
 	})
+}
+
+// TestInstanceFailureReleases: a socket that fails ends Run with its
+// error, and the master lets go as on a hard stop.
+func TestInstanceFailureReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := (&hub{}).start(t, t.Context(), "10.0.0.11", testConfig(100))
+		a.SetHealthy(true)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		a.ops.take()
+		a.conn.failc <- errors.New("boom")
+		if err := <-a.errc; err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("Run after a receive error = %v, want it", err)
+		}
+		if got, want := a.ops.take(), []string{"send 0", "remove"}; !slices.Equal(got, want) {
+			t.Errorf("failure: (-want +got)\n-%q\n+%q", want, got)
+		}
+		checkStopped(t, a)
+	})
+}
+
+// checkStopped checks that a master that was hard-stopped published its
+// STOP: the last change, the status, the counters.
+func checkStopped(t *testing.T, a *node) {
+	t.Helper()
+	var last Change
+	for len(a.Changes()) > 0 {
+		last = <-a.Changes()
+	}
+	if last.From != Master || last.To != Stopped {
+		t.Errorf("last change %v->%v, want MASTER->STOP", last.From, last.To)
+	}
+	s := a.Status()
+	if s.State != "STOP" {
+		t.Errorf("status says %s after the hard stop, want STOP", s.State)
+	}
+	if s.Counters["release_master"] != 1 || s.Counters["priority_zero_sent"] != 1 {
+		t.Errorf("counters %v, want release_master and priority_zero_sent 1", s.Counters)
+	}
+	if n := a.arp.watching.Load(); n != 0 {
+		t.Errorf("%d ARP watches still running after Run returned", n)
+	}
 }
 
 func TestInstanceReportsChanges(t *testing.T) {

@@ -62,7 +62,7 @@ func (m *Machine) timeout(now time.Time) []Action {
 	case m.stopping:
 		return m.finishStop()
 	case m.state == Master:
-		return m.advertise(now)
+		return m.advertTimer(now)
 	case m.healthy: // Backup: Master_Down_Timer fired (RFC 5798 §6.4.2)
 		return m.becomeMaster(now)
 	}
