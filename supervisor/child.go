@@ -34,6 +34,8 @@ type Child struct {
 	reaper      *Reaper
 	log         *slog.Logger
 	exits       chan Exit
+	cgroup      *Cgroup         // nil: the process group is all there is
+	onStart     func(pid int)   // told of every start, see OnStart
 
 	mu  sync.Mutex
 	cur *run // nil while no process runs
@@ -70,6 +72,28 @@ func NewChild(cfg *Config, argv []string, r *Reaper, log *slog.Logger) *Child {
 	}
 }
 
+// leftoverWait bounds how long the end of a run waits for what the child
+// left behind to be gone; SIGKILLed processes leave in milliseconds, but a
+// process in uninterruptible sleep (a hung NFS read) can take longer.
+const leftoverWait = 2 * time.Second
+
+// UseCgroup makes every later start run inside cg, so that whatever the
+// child forks (setsid and double forks included) is ended with it. Call
+// it before Start.
+func (c *Child) UseCgroup(cg *Cgroup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cgroup = cg
+}
+
+// OnStart registers f to be told the pid (and process group) of every
+// run as it starts; the guard records it. Call it before Start.
+func (c *Child) OnStart(f func(pid int)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onStart = f
+}
+
 // Exits delivers every end of a run, in order. The driver must keep
 // draining it.
 func (c *Child) Exits() <-chan Exit { return c.exits }
@@ -103,6 +127,17 @@ func (c *Child) Start() (int, error) {
 		Setpgid:   true,            // its own group, so leftovers can be ended together
 		Pdeathsig: syscall.SIGKILL, // it never outlives vipvisor
 	}
+	if c.cgroup != nil {
+		// Born inside its cgroup (clone3 CLONE_INTO_CGROUP): there is no
+		// moment in which it could fork outside it.
+		fd, err := c.cgroup.NewRun()
+		if err != nil {
+			return 0, fmt.Errorf("start %s: %w", c.Name(), err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = fd
+	}
 	// Pdeathsig follows the thread that forks, not the process: keep this
 	// goroutine on one thread so the runtime does not fork from a thread it
 	// is about to retire.
@@ -115,28 +150,34 @@ func (c *Child) Start() (int, error) {
 	r := &run{proc: cmd.Process, started: time.Now(), done: make(chan struct{})}
 	c.cur = r
 	c.log.Info("child started", "pid", r.proc.Pid, "argv", envconf.Words(c.argv).String())
+	if c.onStart != nil {
+		c.onStart(r.proc.Pid)
+	}
 	go c.await(r, exited)
 	return r.proc.Pid, nil
 }
 
-// await turns the reaper's report into an Exit once the process ends, after
-// ending whatever the process left behind in its group.
+// await turns the reaper's report into an Exit once the process ends and
+// whatever it left behind (in its group, in its cgroup) is gone too: only
+// then may the next run start, or it would race a dying worker for the
+// port.
 func (c *Child) await(r *run, exited <-chan ProcessExit) {
 	pe := <-exited
 	c.mu.Lock()
-	if c.cur == r {
-		c.cur = nil
-	}
 	if r.kill != nil {
 		r.kill.Stop()
 	}
 	stopped := r.stopping
+	cg := c.cgroup
 	c.mu.Unlock()
 
 	pid := r.proc.Pid
-	if err := unix.Kill(-pid, unix.SIGKILL); err == nil {
-		c.log.Warn("ended processes the child left behind", "pgid", pid)
+	c.endLeftovers(pid, cg)
+	c.mu.Lock()
+	if c.cur == r {
+		c.cur = nil
 	}
+	c.mu.Unlock()
 	r.proc.Release()
 	ex := Exit{ProcessExit: pe, Ran: pe.At.Sub(r.started), Stopped: stopped}
 	if stopped {
@@ -146,6 +187,44 @@ func (c *Child) await(r *run, exited <-chan ProcessExit) {
 	}
 	close(r.done)
 	c.exits <- ex
+}
+
+// endLeftovers kills what a run left behind, its process group and its
+// cgroup, and waits until it is gone.
+func (c *Child) endLeftovers(pgid int, cg *Cgroup) {
+	left := unix.Kill(-pgid, unix.SIGKILL) == nil
+	if cg != nil {
+		if pids, _ := cg.Procs(); len(pids) > 0 {
+			left = true
+		}
+		if !cg.KillAndWait(leftoverWait) {
+			c.log.Error("processes the child left behind did not end", "cgroup", cg.Dir(), "waited", leftoverWait)
+		}
+	} else if !waitGroupGone(pgid, leftoverWait) {
+		c.log.Error("processes the child left behind did not end", "pgid", pgid, "waited", leftoverWait)
+	}
+	if left {
+		c.log.Warn("ended processes the child left behind", "pgid", pgid)
+	}
+}
+
+// waitGroupGone waits until no live process is left in group pgid. A
+// zombie counts as gone: it holds no port, and whoever is its parent now
+// reaps it in its own time.
+func waitGroupGone(pgid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(cgroupPollEvery)
+	defer tick.Stop()
+	for {
+		if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) || !groupAlive(pgid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		unix.Kill(-pgid, unix.SIGKILL)
+		<-tick.C
+	}
 }
 
 // Signal sends sig to the child's main process.
@@ -195,28 +274,30 @@ func (c *Child) Stop() <-chan struct{} {
 	// A child stopped with SIGSTOP (hung, as far as its clients can
 	// tell) acts on the stop signal only once it runs again.
 	unix.Kill(-pid, unix.SIGCONT)
+	cg := c.cgroup
 	r.kill = time.AfterFunc(c.stopTimeout, func() {
-		c.log.Warn("child did not stop in time; killing its process group", "pid", pid, "timeout", c.stopTimeout)
-		unix.Kill(-pid, unix.SIGKILL)
+		c.log.Warn("child did not stop in time; killing it and all it started", "pid", pid, "timeout", c.stopTimeout)
+		killAll(pid, cg)
 	})
 	return r.done
 }
 
-// Kill ends the child's whole process group at once.
+// Kill ends the child and all it started at once.
 func (c *Child) Kill() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur != nil {
 		c.cur.stopping = true
-		unix.Kill(-c.cur.proc.Pid, unix.SIGKILL)
+		killAll(c.cur.proc.Pid, c.cgroup)
 	}
 }
 
-// Restart stops the running child, waiting up to the stop timeout and the
-// SIGKILL that follows it, then starts a new run.
-func (c *Child) Restart() (int, error) {
-	<-c.Stop()
-	return c.Start()
+// killAll sends SIGKILL to process group pgid and to every member of cg.
+func killAll(pgid int, cg *Cgroup) {
+	unix.Kill(-pgid, unix.SIGKILL)
+	if cg != nil {
+		cg.Kill()
+	}
 }
 
 // ChildEnv returns env without the variables that belong to vipvisor's own

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -53,6 +54,12 @@ type fake struct {
 // extra FAKECHILD_* settings, and waits until it is ready.
 func startFake(t *testing.T, cfg Config, mode string, env ...string) *fake {
 	t.Helper()
+	return startFakeIn(t, nil, cfg, mode, env...)
+}
+
+// startFakeIn is startFake with the child in cgroup cg (nil: none).
+func startFakeIn(t *testing.T, cg *Cgroup, cfg Config, mode string, env ...string) *fake {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "events")
 	t.Setenv("FAKECHILD", mode)
 	t.Setenv("FAKECHILD_LOG", logPath)
@@ -64,6 +71,9 @@ func startFake(t *testing.T, cfg Config, mode string, env ...string) *fake {
 		cfg.StopTimeout = 5 * time.Second
 	}
 	c := NewChild(&cfg, []string{os.Args[0]}, testReaper, quietLog())
+	if cg != nil {
+		c.UseCgroup(cg)
+	}
 	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +219,8 @@ func TestChildDoesNotSeeSystemdVariables(t *testing.T) {
 func TestRestartStartsANewProcess(t *testing.T) {
 	f := startFake(t, Config{}, "serve")
 	old := f.PID()
-	pid, err := f.Restart()
+	<-f.Stop()
+	pid, err := f.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +256,50 @@ func TestLeftoversInTheGroupAreEnded(t *testing.T) {
 		t.Errorf("exit = %s stopped=%v, want killed by KILL on its own", ex.ProcessExit, ex.Stopped)
 	}
 	waitGone(t, orphan)
+}
+
+func TestSetsidGrandchildIsEndedWithTheChild(t *testing.T) {
+	for _, how := range []string{"crash", "stop"} {
+		t.Run(how, func(t *testing.T) {
+			cg := testCgroup(t)
+			f := startFakeIn(t, cg, Config{}, "setsid", "FAKECHILD_AFTER=60s")
+			escaped, _ := strconv.Atoi(strings.Fields(f.waitFor(t, "orphan "))[1])
+			if pgid, _ := unix.Getpgid(escaped); pgid == f.PID() {
+				t.Fatalf("the grandchild is still in the child's process group %d", pgid)
+			}
+			if how == "crash" {
+				unix.Kill(f.PID(), unix.SIGKILL)
+			} else {
+				f.Stop()
+			}
+			nextExit(t, f.Child)
+			// The exit is reported only once the cgroup is empty.
+			if alive(escaped) {
+				t.Errorf("pid %d, which left the child's group with setsid, outlived the child's %s", escaped, how)
+			}
+		})
+	}
+}
+
+// testCgroup makes a cgroup for one test below the test process's own and
+// removes it afterwards. With CI=true a machine without a writable cgroup
+// v2 hierarchy fails the test instead of skipping it.
+func testCgroup(t *testing.T) *Cgroup {
+	t.Helper()
+	cg, err := NewCgroup(fmt.Sprintf("vipvisor-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")))
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no cgroup for the child: %v", err)
+		}
+		t.Skipf("no cgroup for the child: %v", err)
+	}
+	t.Cleanup(func() {
+		cg.KillAndWait(5 * time.Second)
+		if err := cg.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	return cg
 }
 
 // alive reports whether pid exists and is not a zombie.

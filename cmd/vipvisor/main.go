@@ -22,6 +22,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervisor.GuardArg {
+		os.Exit(supervisor.GuardMain(os.Stdin, os.Stderr))
+	}
 	os.Exit(exitCode(dispatch(os.Args[1:], os.Stdout), os.Stderr))
 }
 

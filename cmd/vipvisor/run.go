@@ -39,8 +39,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	child := supervisor.NewChild(&s.Child, argv, reaper, log)
 	sup := supervisor.New(supervisor.Parts{
-		Child:    supervisor.NewChild(&s.Child, argv, reaper, log),
+		Child:    child,
 		Router:   router,
 		Hook:     supervisor.NewHook(s.VRRP.Notify, s.VRRP.VRID, reaper, log),
 		Notifier: supervisor.NewNotifier(log),
@@ -52,6 +53,11 @@ func run(args []string) error {
 		return err
 	}
 	defer stopStatus()
+	stopGuard, err := protect(s, child, reaper, log)
+	if err != nil {
+		return err
+	}
+	defer stopGuard()
 	log.Info("vipvisor starting", "version", version, "interface", s.VRRP.Interface, "vrid", s.VRRP.VRID, "vips", s.VRRP.VIPS.String())
 	return sup.Run(ctx)
 }

@@ -10,6 +10,8 @@
 //	FAKECHILD=exit         exit with status FAKECHILD_CODE after FAKECHILD_AFTER
 //	FAKECHILD=orphan       leave an orphaned grandchild (in this process's
 //	                       group) that lives FAKECHILD_AFTER, then serve
+//	FAKECHILD=setsid       like orphan, but the grandchild calls setsid first,
+//	                       leaving this process's group and session
 //	FAKECHILD_LOG          file that receives one line per event:
 //	                       "ready PID", "signal NAME", "env NAME=VALUE"
 //	FAKECHILD_IGNORE       comma list of signal names to ignore (e.g. TERM,QUIT)
@@ -50,8 +52,16 @@ func Main() {
 			fail(err)
 		}
 		serve()
-	case "spawn":
+	case "setsid":
+		if err := again("spawn-setsid").Run(); err != nil {
+			fail(err)
+		}
+		serve()
+	case "spawn", "spawn-setsid":
 		cmd := again("sleep")
+		if mode == "spawn-setsid" {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		}
 		if err := cmd.Start(); err != nil {
 			fail(err)
 		}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vipvisor/vipvisor/supervisor"
+)
+
+// guardCloseWait bounds how long a clean stop waits for the guard to
+// check that nothing is left.
+const guardCloseWait = 3 * time.Second
+
+// protect makes "nothing survives a kill" hold for this run and ends what
+// an earlier run left behind, before the child is started: the child goes
+// into a cgroup of its own, and the guard process undoes the run if
+// vipvisor is killed. The returned func ends the guard after a clean stop.
+//
+// As PID 1 there is nothing to do here: when a container's PID 1 dies the
+// kernel kills every process of its PID namespace (the guard too, so it
+// could not help), and no earlier run can have left a process in it.
+func protect(s *Settings, child *supervisor.Child, r *supervisor.Reaper, log *slog.Logger) (stop func(), err error) {
+	if os.Getpid() == 1 {
+		return func() {}, nil
+	}
+	id := supervisor.RunIdentity(s.VRRP.Interface, s.VRRP.VRID)
+	statePath := filepath.Join(supervisor.StateDir, id+".json")
+	spec := supervisor.GuardSpec{Interface: s.VRRP.Interface, State: statePath, LogJSON: s.Ops.LogFormat == "json"}
+	if s.VRRP.Priority != 255 {
+		// The address owner's VIPs are its own addresses: never removed.
+		spec.VIPs = s.VRRP.VIPS
+	}
+	cg := childCgroup(id, log) // first: it mounts the hierarchy if need be
+	if cg != nil {
+		child.UseCgroup(cg)
+		spec.Cgroup = cg.Dir()
+	}
+	if err := supervisor.EndLeftovers(statePath, spec.Cgroup, log); err != nil {
+		log.Warn("could not read what an earlier run left", "err", err)
+	}
+	state, err := supervisor.NewRunState(statePath, spec.Cgroup)
+	if err != nil {
+		log.Warn("no state file: if vipvisor and its guard are both killed, the next start cannot find what they left", "err", err)
+		state, spec.State = nil, ""
+	}
+	guard, err := supervisor.StartGuard(spec, state, r, log)
+	if err != nil {
+		return nil, err
+	}
+	child.OnStart(guard.Started)
+	log.Debug("guard started", "pid", guard.PID(), "cgroup", spec.Cgroup)
+	return func() {
+		guard.Close(guardCloseWait)
+		if cg != nil {
+			cg.Remove()
+		}
+		if state != nil {
+			state.Remove()
+		}
+	}, nil
+}
+
+// childCgroup makes the child's cgroup, emptied of anything a run that
+// lost its state file left in it, or returns nil where cgroups v2 cannot
+// be used: then only the child's process group is ended with it.
+func childCgroup(id string, log *slog.Logger) *supervisor.Cgroup {
+	cg, err := supervisor.NewCgroup(id)
+	if err != nil {
+		log.Warn("no cgroup of its own for the child: a process that leaves the child's process group (setsid) can outlive vipvisor", "err", err)
+		return nil
+	}
+	if pids, _ := cg.Procs(); len(pids) > 0 {
+		log.Warn("ending processes an earlier run left behind", "cgroup", cg.Dir(), "pids", len(pids))
+	}
+	if !cg.KillAndWait(5 * time.Second) {
+		log.Error("processes an earlier run left behind did not end", "cgroup", cg.Dir())
+	}
+	return cg
+}
