@@ -147,6 +147,11 @@ func TestKill9AsPID1LeavesNothing(t *testing.T) {
 	b.startVipvisor(100)
 	c.waitServedBy(a, 10*time.Second)
 	pid1 := childOf(t, a.v.cmd.Process.Pid)
+	time.Sleep(1500 * time.Millisecond) // beyond the lease: renewals must hold it
+	c.exactlyOneHolds(a, b)
+	if log := a.v.log(); strings.Contains(log, "restoring it") || strings.Contains(log, "primary address changed") || strings.Contains(log, "lease") {
+		t.Errorf("renewing the VIP's lease disturbed the master:\n%s", log)
+	}
 
 	syscall.Kill(pid1, syscall.SIGKILL)
 	<-a.v.done

@@ -61,6 +61,8 @@ type VIPs struct {
 	// address, by LinkUp, Primary or Watch. Watch reports a change against
 	// this, so nothing is reported twice and nothing falls in the gap
 	// between LinkUp at start-up and Watch.
+	lease leaseState // see SetLease
+
 	mu        sync.Mutex
 	upKnown   bool
 	up        bool
@@ -111,6 +113,9 @@ func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error
 // must not be used afterwards. The addresses are left as they are: call
 // Remove first to take them away.
 func (v *VIPs) Close() error {
+	v.lease.mu.Lock()
+	v.stopRenewal()
+	v.lease.mu.Unlock()
 	v.h.Close()
 	return v.ns.Close()
 }
@@ -122,13 +127,16 @@ func (v *VIPs) Close() error {
 // A copy of a VIP's address with another prefix length is left alone; the
 // kernel then holds both.
 func (v *VIPs) Add() error {
+	v.lease.mu.Lock()
+	defer v.lease.mu.Unlock()
 	var errs []error
 	for _, p := range v.vips {
-		err := v.h.AddrReplace(v.link, vipNetlinkAddr(p))
+		err := v.h.AddrReplace(v.link, v.leased(vipNetlinkAddr(p)))
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("vrrp: add %s on %s: %w", p, v.ifname, err))
 		}
 	}
+	v.startRenewal()
 	return errors.Join(errs...)
 }
 
@@ -138,6 +146,9 @@ func (v *VIPs) Add() error {
 //
 // Each removal also reaches a running Watch as a VIPDeleted event.
 func (v *VIPs) Remove() error {
+	v.lease.mu.Lock()
+	v.stopRenewal()
+	v.lease.mu.Unlock()
 	var errs []error
 	for _, p := range v.vips {
 		if err := v.del(p); err != nil {

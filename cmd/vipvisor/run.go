@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 	"github.com/vipvisor/vipvisor/probes"
 	"github.com/vipvisor/vipvisor/supervisor"
 	"github.com/vipvisor/vipvisor/vrrp"
 )
+
+// vipLease is the lifetime of a VIP held by vipvisor as PID 1.
+const vipLease = time.Second
 
 // run supervises the child named by args (or VIPVISOR_COMMAND) until it
 // stops. A configuration problem returns before anything is started.
@@ -34,6 +39,13 @@ func run(args []string) error {
 	router, err := vrrp.NewInstance(&s.VRRP, log)
 	if err != nil {
 		return err
+	}
+	if os.Getpid() == 1 {
+		// Nothing outlives a container's PID 1: the kernel must take the
+		// VIPs away should it be killed (see protect).
+		if err := router.LeaseVIPs(vipLease); err != nil {
+			return err
+		}
 	}
 	gateway, err := gatewayProber(s, log)
 	if err != nil {
