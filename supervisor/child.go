@@ -34,8 +34,8 @@ type Child struct {
 	reaper      *Reaper
 	log         *slog.Logger
 	exits       chan Exit
-	cgroup      *Cgroup         // nil: the process group is all there is
-	onStart     func(pid int)   // told of every start, see OnStart
+	cgroup      *Cgroup       // nil: the process group is all there is
+	onStart     func(pid int) // told of every start, see OnStart
 
 	mu  sync.Mutex
 	cur *run // nil while no process runs
