@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
 // "Nothing survives a kill": whatever kills vipvisor, within 1 s nothing
@@ -159,4 +161,49 @@ func TestKill9AsPID1LeavesNothing(t *testing.T) {
 	// within about a second and a quarter (its lifetime is whole seconds).
 	a.waitNothingLeft(1500*time.Millisecond, "kill -9 of vipvisor as PID 1")
 	c.waitServedBy(b, 5*time.Second)
+}
+
+func TestSecondVipvisorForTheSameVRIDIsRefused(t *testing.T) {
+	c := newCluster(t)
+	a := c.node("a", 11)
+	a.startVipvisor(150)
+	c.waitServedBy(a, 10*time.Second)
+	nginx := a.findProcess("nginx: master process")
+
+	// Started by mistake, with its status endpoint off so that the port
+	// does not refuse it first: it must not take the first one's child
+	// for leftovers.
+	second := start(t, a.Command(binary, "--", "nginx", "-c", filepath.Join(a.dir, "nginx.conf")),
+		append(a.vipvisorEnv(150), "VIPVISOR_STATUS_ADDR=off"))
+	if code := second.wait(10 * time.Second); code != 1 {
+		t.Errorf("second vipvisor exit code %d, want 1", code)
+	}
+	if !strings.Contains(second.log(), "another vipvisor runs for this interface and VRID") {
+		t.Errorf("the second vipvisor did not say why it stopped:\n%s", second.log())
+	}
+	if gone(nginx) {
+		t.Errorf("the second vipvisor ended the first one's nginx")
+	}
+	c.waitServedBy(a, time.Second)
+}
+
+func TestKilledGuardIsStartedAgain(t *testing.T) {
+	c := newCluster(t)
+	a := c.node("a", 11)
+	a.startEscaping(150)
+	c.waitServedBy(a, 10*time.Second)
+	old := a.findProcess("vipvisor-guard")
+	syscall.Kill(old, syscall.SIGKILL)
+	lab.WaitFor(t, 5*time.Second, "a new guard", func() bool {
+		for _, pid := range a.PIDs() {
+			if pid != old && strings.HasPrefix(cmdline(pid), "vipvisor-guard") {
+				return true
+			}
+		}
+		return false
+	})
+	// The new guard does the old one's work.
+	a.v.cmd.Process.Kill()
+	<-a.v.done
+	a.waitNothingLeft(time.Second, "kill -9 of vipvisor with a restarted guard")
 }

@@ -38,6 +38,33 @@ func RunIdentity(iface string, vrid int) string {
 	return fmt.Sprintf("vipvisor-%s-%s-%d", ns, iface, vrid)
 }
 
+// ErrAlreadyRunning is returned by Lock when another vipvisor runs for the
+// same network namespace, interface and VRID.
+var ErrAlreadyRunning = errors.New("another vipvisor runs for this interface and VRID")
+
+// Lock takes the run's lock file next to its state file, so that a second
+// vipvisor started by mistake for the same VRID fails at once instead of
+// taking the first one's leftovers for its own and ending its child. The
+// lock is released when the process ends, however it ends.
+func Lock(statePath string) error {
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o755); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	path := strings.TrimSuffix(statePath, ".json") + ".lock"
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("%w (lock file %s)", ErrAlreadyRunning, path)
+		}
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	return nil // fd stays open, and locked, for the life of the process
+}
+
 // proc is a process as the state file records it.
 type proc struct {
 	PID   int    `json:"pid"`

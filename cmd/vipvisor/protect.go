@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,6 +28,12 @@ func protect(s *Settings, child *supervisor.Child, r *supervisor.Reaper, log *sl
 	}
 	id := supervisor.RunIdentity(s.VRRP.Interface, s.VRRP.VRID)
 	statePath := filepath.Join(supervisor.StateDir, id+".json")
+	if err := supervisor.Lock(statePath); err != nil {
+		if errors.Is(err, supervisor.ErrAlreadyRunning) {
+			return nil, err
+		}
+		log.Warn("no lock file: a second vipvisor for this VRID would not be refused", "err", err)
+	}
 	spec := supervisor.GuardSpec{Interface: s.VRRP.Interface, State: statePath, LogJSON: s.Ops.LogFormat == "json"}
 	if s.VRRP.Priority != 255 {
 		// The address owner's VIPs are its own addresses: never removed.
