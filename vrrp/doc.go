@@ -8,4 +8,15 @@
 // to carry out; it has no goroutines, channels, clock or logger. The I/O layer
 // (the socket, the addresses, the announcements and the driver that ties them
 // to the state machine) is the only code that touches the kernel.
+//
+// Beyond the RFCs, the state machine bounds what a forged packet can do:
+// a master answers lower-priority and priority-0 adverts at most once per
+// advert interval (answer.go), and a backup adopts another advertised
+// interval only after three adverts in a row from the same master
+// (timers.go). It reports split brains (another master heard; the driver
+// adds a VIP answered by another MAC address, watched by ARP while
+// master), and a master that loses one announces the addresses once on
+// behalf of the winner (HandOver), since only the loser knows that
+// clients may still hold its MAC address. The driver counts all of it
+// (counters.go) for /status and /metrics.
 package vrrp

@@ -58,8 +58,10 @@ type MachineConfig struct {
 }
 
 // Machine is the VRRP state machine of one virtual router (RFC 5798 §6.4,
-// RFC 3768 §6.4), extended with keepalived's FAULT state, a health gate
-// and a planned stop that hands the addresses over before letting go.
+// RFC 3768 §6.4), extended with keepalived's FAULT state, a health gate,
+// a planned stop that hands the addresses over before letting go, a hard
+// stop (Release), answers rate-limited to one per advert interval, and
+// intervals adopted only once a master keeps to them.
 //
 // A Machine does no I/O and reads no clock: Handle takes the time and an
 // event and returns the actions to carry out, in order. Its only timer is
