@@ -44,14 +44,22 @@ func (m *Machine) answer(now time.Time, from string, announce bool) []Action {
 
 // conflict handles an ARP frame from another station for one of our
 // addresses. Only a master that is not stopping minds: it is a split
-// brain the adverts did not show (the other side may not hear them), and
-// the answer claims the addresses back.
+// brain the adverts did not show (the other side may not hear them). The
+// first conflict of a master's term is answered with an advert and an
+// announcement that claims the addresses back; later ones with an advert
+// only. ARP carries no priority: two masters that cannot hear each other
+// would otherwise answer each other's announcements for as long as the
+// split lasts, moving every client back and forth ten times a second.
+// The advert lets VRRP settle it wherever it gets through: a loser that
+// hears it steps down and hands over, a winner answers it and announces.
 func (m *Machine) conflict(now time.Time, c AddressConflict) []Action {
 	if m.state != Master || m.stopping {
 		return nil
 	}
 	with := c.MAC.String()
-	return append([]Action{SplitBrain{With: with}}, m.answer(now, with, true)...)
+	announce := !m.reclaimed
+	m.reclaimed = true
+	return append([]Action{SplitBrain{With: with}}, m.answer(now, with, announce)...)
 }
 
 // advertTimer is the master's Adver_Timer firing: an advert, and the

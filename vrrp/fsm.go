@@ -80,6 +80,7 @@ type Machine struct {
 	stopping     bool          // Shutdown received as master
 	lastAnswer   time.Time     // when a master last answered (answer.go)
 	owed         owed          // what suppressed answers left to the next advert
+	reclaimed    bool          // this term announced against an address conflict
 	candidate    candidate     // an advertised interval not adopted yet
 }
 
@@ -350,7 +351,7 @@ func (m *Machine) finishStop() []Action {
 func (m *Machine) becomeMaster(now time.Time) []Action {
 	from := m.state
 	m.masterInt = m.cfg.Interval
-	m.lastAnswer, m.owed = time.Time{}, owed{}
+	m.lastAnswer, m.owed, m.reclaimed = time.Time{}, owed{}, false
 	m.enter(Master, now.Add(m.cfg.Interval))
 	m.master = m.cfg.PrimaryIP
 	return append(transition(from, Master), SendAdvert{Priority: m.prio}, AddVIPs{}, Announce{})

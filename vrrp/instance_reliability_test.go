@@ -194,7 +194,8 @@ func TestInstanceHandsOverWhenSteppingDown(t *testing.T) {
 
 // TestInstanceAnswersAVIPAnsweredElsewhere: while master, and only then,
 // the instance watches ARP; a VIP claimed by another MAC address is a
-// split brain, answered at most once per interval.
+// split brain, answered at most once per interval, and with an
+// announcement only the first time in a term (no ARP war).
 func TestInstanceAnswersAVIPAnsweredElsewhere(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -215,8 +216,16 @@ func TestInstanceAnswersAVIPAnsweredElsewhere(t *testing.T) {
 		if got := a.ops.take(); len(got) != 0 {
 			t.Errorf("second conflict within the interval answered: %q", got)
 		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		a.ops.take()
+		a.arp.conflicts <- claim
+		synctest.Wait()
+		if got, want := a.ops.take(), []string{"send 100"}; !slices.Equal(got, want) {
+			t.Errorf("answer to a later conflict: (-want +got)\n-%q\n+%q", want, got)
+		}
 		s := a.Status()
-		if s.SplitBrain != 2 || s.SplitBrainWith != other.String() || s.Counters["answers_suppressed"] != 1 {
+		if s.SplitBrain != 3 || s.SplitBrainWith != other.String() || s.Counters["answers_suppressed"] != 1 {
 			t.Errorf("status: split brain %d with %q, counters %v", s.SplitBrain, s.SplitBrainWith, s.Counters)
 		}
 	})
