@@ -174,7 +174,7 @@ func TestWriters(t *testing.T) {
 		t.Errorf("SVG is %d bytes; keep pictures small", svg.Len())
 	}
 	rep := &report{date: "2026-01-01", machine: "test", reps: 1, idle: time.Minute, results: results,
-		res: []usage{{setup: setups[0], rss: 1}, {setup: setups[1], rss: 2}, {setup: setups[2], rss: 3}}}
+		res: []usage{{setup: setups[0], rss: 1, pss: 4}, {setup: setups[1], rss: 2, pss: 5}, {setup: setups[2], rss: 3, pss: 6}}}
 	var md strings.Builder
 	rep.markdown(&md, sums)
 	rows := 0
@@ -186,7 +186,7 @@ func TestWriters(t *testing.T) {
 	if want := len(scenarios) * len(setups); rows != want {
 		t.Errorf("outage table has %d rows, want %d:\n%s", rows, want, md.String())
 	}
-	if !strings.Contains(md.String(), "| resident memory ≤ keepalived's | 1 KiB vs 2 KiB (guides), 3 KiB (tuned) | yes |") {
+	if !strings.Contains(md.String(), "| resident memory ≤ keepalived's | RSS 1 KiB vs 2 KiB (guides), 3 KiB (tuned); PSS 4 KiB vs 5 KiB, 6 KiB | yes |") {
 		t.Errorf("no memory target row:\n%s", md.String())
 	}
 }

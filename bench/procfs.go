@@ -63,13 +63,23 @@ func childrenNamed(pid int, comm string) []int {
 }
 
 // rssKiB returns VmRSS of pid in KiB, or 0.
-func rssKiB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func rssKiB(pid int) int64 { return kibField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:") }
+
+// pssKiB returns the proportional set size of pid in KiB, or 0: each page
+// shared with other processes counts for its share only, so two processes
+// of one binary (keepalived's parent and VRRP child, vipvisor and its
+// guard) are not charged its pages twice.
+func pssKiB(pid int) int64 { return kibField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
+
+// kibField returns the number after name in a /proc file of "name: N kB"
+// lines, or 0.
+func kibField(path, name string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
 			return v
 		}

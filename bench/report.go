@@ -160,7 +160,7 @@ func (rep *report) targetTable(w io.Writer, sums []summary) {
 	row("(e) zero failed requests", fmt.Sprintf("worst run %d failed", e.maxFailed), len(e.runs) > 0 && e.maxFailed == 0)
 	if len(rep.res) == 3 {
 		u, g, t := rep.res[0], rep.res[1], rep.res[2]
-		row("resident memory ≤ keepalived's", fmt.Sprintf("%d KiB vs %d KiB (guides), %d KiB (tuned)", u.rss, g.rss, t.rss),
+		row("resident memory ≤ keepalived's", fmt.Sprintf("RSS %d KiB vs %d KiB (guides), %d KiB (tuned); PSS %d KiB vs %d KiB, %d KiB", u.rss, g.rss, t.rss, u.pss, g.pss, t.pss),
 			u.rss <= g.rss && u.rss <= t.rss)
 		row("idle CPU ≤ keepalived's at the same advert interval (tuned), check included",
 			fmt.Sprintf("%.2f%% vs %.2f%%", u.all, t.all), u.all <= t.all)
@@ -178,20 +178,21 @@ func yes(ok bool) string {
 func (rep *report) resourceTable(w io.Writer) {
 	fmt.Fprintf(w, "## Resources, idle as master for %v\n\n", rep.idle)
 	fmt.Fprintln(w, "Each setup alone in a lab of its own, all three at once, nothing else running. "+
-		"Memory is the sum of VmRSS of the supervisor's processes (vipvisor: one; keepalived: its parent and VRRP child; no checker runs with `-P`), "+
+		"Memory is the sum of VmRSS of the supervisor's processes (vipvisor: itself and its guard; keepalived: its parent and VRRP child; no checker runs with `-P`), "+
+			"and the sum of their PSS, which counts the pages two processes of one binary share once, "+
 		"nginx not counted in either. CPU is utime+stime from /proc/PID/stat over the period, in % of one core; "+
 		"\"with check\" adds the CPU time of the children the supervisor reaped (keepalived's check script: sh, ss, grep), "+
 		"since vipvisor's HTTP probe runs inside its own process.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| setup | advert | processes | resident memory | CPU, own | CPU, with check |")
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| setup | advert | processes | resident memory (RSS) | proportional (PSS) | CPU, own | CPU, with check |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, u := range rep.res {
 		adv := "100 ms"
 		if u.setup.advert == "1" {
 			adv = "1 s"
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f MiB | %.2f%% | %.2f%% |\n", u.setup.name, adv, u.procs,
-			float64(u.rss)/1024, u.own, u.all)
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f MiB | %.1f MiB | %.2f%% | %.2f%% |\n", u.setup.name, adv, u.procs,
+			float64(u.rss)/1024, float64(u.pss)/1024, u.own, u.all)
 	}
 	fmt.Fprintln(w)
 }

@@ -13,6 +13,7 @@ type usage struct {
 	setup *setup
 	procs int   // supervisor processes
 	rss   int64 // sum of VmRSS, KiB, at the end
+	pss   int64 // sum of Pss, KiB: pages shared between the processes counted once
 	// own is utime+stime of the supervisor's processes, all adds the CPU
 	// time of the children they reaped (keepalived's check script), both
 	// in % of one core.
@@ -49,12 +50,13 @@ func (b *bench) resources(idle time.Duration) []usage {
 		u := usage{setup: in.s, procs: len(pids[i])}
 		for _, pid := range pids[i] {
 			u.rss += rssKiB(pid)
+			u.pss += pssKiB(pid)
 		}
 		u.own = cpuPercent(after.own-before[i].own, took)
 		u.all = cpuPercent(after.own+after.children-before[i].own-before[i].children, took)
 		out[i] = u
-		b.r.Say("  %-19s %d process(es), RSS %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
-			in.s.name, u.procs, u.rss, u.own, u.all)
+		b.r.Say("  %-19s %d process(es), RSS %d KiB, PSS %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
+			in.s.name, u.procs, u.rss, u.pss, u.own, u.all)
 		in.stop()
 	}
 	return out

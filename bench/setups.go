@@ -176,12 +176,13 @@ func (in *instance) state() string {
 	return st.VRRP.State
 }
 
-// pids returns the supervisor's processes: vipvisor, or keepalived and
-// its children (the VRRP process, a checker if any).
+// pids returns the supervisor's processes: vipvisor and its guard (a
+// copy of itself, so also called vipvisor), or keepalived and its
+// children (the VRRP process, a checker if any).
 func (in *instance) pids() []int {
 	pid := in.sup.Pid()
 	if !in.s.keepalived {
-		return []int{pid}
+		return append([]int{pid}, childrenNamed(pid, "vipvisor")...)
 	}
 	return append([]int{pid}, childrenNamed(pid, "keepalived")...)
 }
