@@ -179,7 +179,7 @@ func (rep *report) resourceTable(w io.Writer) {
 	fmt.Fprintf(w, "## Resources, idle as master for %v\n\n", rep.idle)
 	fmt.Fprintln(w, "Each setup alone in a lab of its own, all three at once, nothing else running. "+
 		"Memory is the sum of VmRSS of the supervisor's processes (vipvisor: itself and its guard; keepalived: its parent and VRRP child; no checker runs with `-P`), "+
-			"and the sum of their PSS, which counts the pages two processes of one binary share once, "+
+		"and the sum of their PSS, which counts the pages two processes of one binary share once, "+
 		"nginx not counted in either. CPU is utime+stime from /proc/PID/stat over the period, in % of one core; "+
 		"\"with check\" adds the CPU time of the children the supervisor reaped (keepalived's check script: sh, ss, grep), "+
 		"since vipvisor's HTTP probe runs inside its own process.")
