@@ -141,7 +141,7 @@ var vrrpCounters = []struct{ key, help string }{
 	{"become_master", "Transitions to MASTER."},
 	{"release_master", "Transitions out of MASTER, for any reason."},
 	{"announcements", "Rounds of gratuitous ARP sent for the VIPs, hand-overs to a new master included."},
-	{"answers_suppressed", "Answers to lower-priority or priority-0 adverts and VIP conflicts not sent: at most one per advert interval."},
+	{"answers_suppressed", "Answers to lower-priority or priority-0 adverts and VIP conflicts not sent at once: one per advert interval at most; the next advert answers the rest."},
 	{"split_brain", "Split brains detected: another master heard while master, or a VIP answered by another MAC address."},
 	{"interval_mismatch", "Adverts from the master whose interval was not adopted (yet): adopted after 3 in a row."},
 }
