@@ -19,8 +19,8 @@ import (
 // counted healthy for a moment between failures used to break (a try
 // about once a second, forever).
 
-// logLine is one record of vipvisor's text log.
-type logLine struct {
+// slogRecord is one record of vipvisor's text log.
+type slogRecord struct {
 	at    time.Time
 	msg   string
 	attrs string
@@ -28,9 +28,9 @@ type logLine struct {
 
 var slogLine = regexp.MustCompile(`^time=(\S+) level=\S+ msg=("(?:[^"\\]|\\.)*"|\S+)(.*)$`)
 
-// records parses vipvisor's log; lines of the child's own are skipped.
-func records(out string) []logLine {
-	var lines []logLine
+// logRecords parses vipvisor's log; lines of the child's own are skipped.
+func logRecords(out string) []slogRecord {
+	var lines []slogRecord
 	for _, l := range strings.Split(out, "\n") {
 		m := slogLine.FindStringSubmatch(l)
 		if m == nil {
@@ -40,30 +40,30 @@ func records(out string) []logLine {
 		if err != nil {
 			continue
 		}
-		lines = append(lines, logLine{at: at, msg: strings.Trim(m[2], `"`), attrs: m[3]})
+		lines = append(lines, slogRecord{at: at, msg: strings.Trim(m[2], `"`), attrs: m[3]})
 	}
 	return lines
 }
 
 var backoffAttr = regexp.MustCompile(` backoff=(\S+)`)
 
-// try is one "trying the child again" line: the backoff it names and how
+// backoffTry is one "trying the child again" line: the backoff it names and how
 // long after the run before had ended it came.
-type try struct {
+type backoffTry struct {
 	backoff string
 	waited  time.Duration
 }
 
 // tries reads the tries from vipvisor's log, in order.
-func tries(out string) []try {
-	var got []try
+func tries(out string) []backoffTry {
+	var got []backoffTry
 	var ended time.Time
-	for _, l := range records(out) {
+	for _, l := range logRecords(out) {
 		switch l.msg {
 		case "child exited", "child stopped":
 			ended = l.at
 		case "trying the child again":
-			tr := try{waited: l.at.Sub(ended)}
+			tr := backoffTry{waited: l.at.Sub(ended)}
 			if m := backoffAttr.FindStringSubmatch(l.attrs); m != nil {
 				tr.backoff = m[1]
 			}
@@ -74,9 +74,9 @@ func tries(out string) []try {
 }
 
 // waitTries waits until vipvisor on n has logged count tries.
-func (n *node) waitTries(t *testing.T, count int, within time.Duration) []try {
+func (n *node) waitTries(t *testing.T, count int, within time.Duration) []backoffTry {
 	t.Helper()
-	var got []try
+	var got []backoffTry
 	lab.WaitFor(t, within, fmt.Sprintf("vipvisor to try the child again %d times", count), func() bool {
 		got = tries(n.v.log())
 		return len(got) >= count
