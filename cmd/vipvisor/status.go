@@ -48,6 +48,12 @@ type statusLimits struct {
 	idle time.Duration
 	// maxHeaderBytes bounds a request's header; net/http adds 4 KiB.
 	maxHeaderBytes int
+	// rate is how many requests a second are answered, from all clients
+	// together, in bursts of as many; a request over it gets 429 and its
+	// connection is closed, which also ends a pipelined burst. Without it
+	// one client pipelining requests makes vipvisor spend its CPU on
+	// /status instead of the probes and VRRP.
+	rate int
 }
 
 // defaultStatusLimits serve monitoring, which needs a handful of
@@ -56,6 +62,9 @@ var defaultStatusLimits = statusLimits{
 	maxConns: 64, maxPerSource: 8,
 	readHeader: 2 * time.Second, read: 5 * time.Second, write: 5 * time.Second,
 	idle: 10 * time.Second, maxHeaderBytes: 4 << 10,
+	// Monitoring asks a few times a second at most, and a watch loop a
+	// hundred; 500 answers a second cost vipvisor a few percent of a core.
+	rate: 500,
 }
 
 // serveStatus starts the status endpoint, unless it is off. A port already
@@ -68,7 +77,7 @@ func serveStatus(addr string, sup *supervisor.Supervisor) (stop func(), err erro
 	if err != nil {
 		return nil, fmt.Errorf("status endpoint (VIPVISOR_STATUS_ADDR): %w", err)
 	}
-	srv := newStatusServer(supervisor.StatusHandler(sup.Status), defaultStatusLimits)
+	srv := newStatusServer(supervisor.StatusHandler(sup.Status), defaultStatusLimits, time.Now)
 	go srv.Serve(limitListener(ln, defaultStatusLimits))
 	return func() { srv.Close() }, nil
 }
@@ -76,9 +85,9 @@ func serveStatus(addr string, sup *supervisor.Supervisor) (stop func(), err erro
 // newStatusServer returns the HTTP server of the status endpoint, with
 // every timeout set: net/http's zero values mean none, and an idle
 // keep-alive connection would then be kept for ever.
-func newStatusServer(h http.Handler, lim statusLimits) *http.Server {
+func newStatusServer(h http.Handler, lim statusLimits, now func() time.Time) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           limitRequests(h, newTokenBucket(lim.rate, now)),
 		ReadHeaderTimeout: lim.readHeader,
 		ReadTimeout:       lim.read,
 		WriteTimeout:      lim.write,
@@ -86,6 +95,48 @@ func newStatusServer(h http.Handler, lim statusLimits) *http.Server {
 		MaxHeaderBytes:    lim.maxHeaderBytes,
 		ErrorLog:          log.New(io.Discard, "", 0), // a client's misbehaviour is not ours to log
 	}
+}
+
+// limitRequests answers 429 and closes the connection when the bucket has
+// no token for a request, and passes the request to h otherwise.
+func limitRequests(h http.Handler, b *tokenBucket) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !b.take() {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many requests", http.StatusTooManyRequests)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// tokenBucket allows rate events a second, in bursts of up to rate. Its
+// clock is injected so that tests need not wait.
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+}
+
+func newTokenBucket(rate int, now func() time.Time) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), tokens: float64(rate), last: now(), now: now}
+}
+
+// take uses a token if there is one.
+func (b *tokenBucket) take() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.now()
+	b.tokens = min(b.rate, b.tokens+t.Sub(b.last).Seconds()*b.rate)
+	b.last = t
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // limitListener caps ln at lim.maxConns connections at once and

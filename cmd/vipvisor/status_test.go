@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +24,17 @@ var fastLimits = func() statusLimits {
 // testStatusServer serves the real status handler with lim on a loopback
 // port and returns its address.
 func testStatusServer(t *testing.T, lim statusLimits) string {
+	return testStatusServerAt(t, lim, time.Now)
+}
+
+// testStatusServerAt is testStatusServer with the rate limit's clock.
+func testStatusServerAt(t *testing.T, lim statusLimits, now func() time.Time) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newStatusServer(supervisor.StatusHandler(func() supervisor.Status { return supervisor.Status{Version: "test"} }), lim)
+	srv := newStatusServer(supervisor.StatusHandler(func() supervisor.Status { return supervisor.Status{Version: "test"} }), lim, now)
 	go srv.Serve(limitListener(ln, lim))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
@@ -234,5 +240,62 @@ func TestStatusCapsConnectionsInAll(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the waiting connection was not served once a place was free")
+	}
+}
+
+func TestTokenBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newTokenBucket(10, func() time.Time { return now })
+	taken := 0
+	for b.take() {
+		taken++
+	}
+	if taken != 10 {
+		t.Errorf("a full bucket gave %d tokens, want a burst of 10", taken)
+	}
+	now = now.Add(300 * time.Millisecond)
+	taken = 0
+	for b.take() {
+		taken++
+	}
+	if taken != 3 {
+		t.Errorf("300ms later it gave %d tokens, want 3", taken)
+	}
+	now = now.Add(time.Hour)
+	taken = 0
+	for b.take() {
+		taken++
+	}
+	if taken != 10 {
+		t.Errorf("an hour later it gave %d tokens, want no more than the burst of 10", taken)
+	}
+}
+
+func TestStatusRateLimitEndsAPipelinedBurst(t *testing.T) {
+	lim := defaultStatusLimits
+	lim.rate = 5
+	frozen := time.Now() // no token comes back while the burst is read
+	addr := testStatusServerAt(t, lim, func() time.Time { return frozen })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, strings.Repeat("GET /status HTTP/1.1\r\nHost: x\r\n\r\n", 50))
+	r := bufio.NewReader(c)
+	var codes []int
+	for {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			break
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	want := []int{200, 200, 200, 200, 200, 429}
+	if !slices.Equal(codes, want) {
+		t.Errorf("50 pipelined requests at 5 a second were answered %v, want %v and the connection closed", codes, want)
 	}
 }
