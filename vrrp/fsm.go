@@ -171,9 +171,18 @@ func (m *Machine) advert(now time.Time, a AdvertReceived) []Action {
 }
 
 // backupAdvert is RFC 5798 §6.4.2 "If an ADVERTISEMENT is received".
+//
+// A priority-0 advert shortens the down timer to Skew_Time only when it
+// comes from the master this router follows, or when it follows none: a
+// master leaving is the only router that sends one. Otherwise a stream of
+// forged priority-0 adverts makes every backup take over a Skew_Time
+// after each, whatever the master says in between.
 func (m *Machine) backupAdvert(now time.Time, a AdvertReceived) []Action {
+	fromMaster := !m.master.IsValid() || a.Src == m.master
 	m.track(a)
 	switch {
+	case a.Priority == 0 && !fromMaster:
+		return nil
 	case a.Priority == 0:
 		m.deadline = now.Add(m.skew())
 	case !m.preempts(now, a.Priority):

@@ -103,6 +103,28 @@ func TestInstanceDoesNotAmplifyAFlood(t *testing.T) {
 	}
 }
 
+// TestInstancePriorityZeroFloodDoesNotMoveTheVIP: forged priority-0
+// adverts from a router other than the master do not make the backup take
+// over a Skew_Time after one. Sent every 90 ms, just under the interval,
+// most of them fall while the master's answer is suppressed.
+func TestInstancePriorityZeroFloodDoesNotMoveTheVIP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		a, b := settledPair(t, ctx)
+		for range 30 {
+			a.conn.hub.forge(forger, 0, 100*time.Millisecond)
+			time.Sleep(90 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if a.state() != "MASTER" || b.state() != "BACKUP" || b.Status().Counters["become_master"] != 0 {
+			t.Errorf("after the flood a is %s, b %s (became master %d times); want MASTER, BACKUP, never",
+				a.state(), b.state(), b.Status().Counters["become_master"])
+		}
+	})
+}
+
 // TestInstanceCounterNames: the counters are the contract's set, each
 // present from the start, and they count a takeover.
 func TestInstanceCounterNames(t *testing.T) {
