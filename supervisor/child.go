@@ -46,6 +46,7 @@ type run struct {
 	proc     *os.Process
 	started  time.Time
 	stopping bool
+	ended    bool          // the process is gone; its leftovers may not be yet
 	kill     *time.Timer   // SIGKILL after the stop timeout
 	done     chan struct{} // closed once the process is reaped
 }
@@ -105,7 +106,7 @@ func (c *Child) Name() string { return filepath.Base(c.argv[0]) }
 func (c *Child) PID() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cur == nil {
+	if c.cur == nil || c.cur.ended {
 		return 0
 	}
 	return c.cur.proc.Pid
@@ -164,6 +165,7 @@ func (c *Child) Start() (int, error) {
 func (c *Child) await(r *run, exited <-chan ProcessExit) {
 	pe := <-exited
 	c.mu.Lock()
+	r.ended = true
 	if r.kill != nil {
 		r.kill.Stop()
 	}
@@ -231,7 +233,7 @@ func waitGroupGone(pgid int, timeout time.Duration) bool {
 func (c *Child) Signal(sig syscall.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cur == nil {
+	if c.cur == nil || c.cur.ended {
 		return ErrNotRunning
 	}
 	// os.Process signals through a pidfd: a reaped pid that the kernel
@@ -261,7 +263,7 @@ func (c *Child) Stop() <-chan struct{} {
 		close(done)
 		return done
 	}
-	if r.stopping {
+	if r.stopping || r.ended {
 		return r.done
 	}
 	r.stopping = true
