@@ -22,13 +22,18 @@ type Ops struct {
 	StatusAddr string `split_words:"true" default:"127.0.0.1:9797" accept:"host:port with a local address and a port 1-65535, or off" desc:"HTTP /status (JSON), /metrics (Prometheus text), /healthz"`
 	LogFormat  string `split_words:"true" default:"text" accept:"text or json" desc:"log format (log/slog)"`
 	LogLevel   string `split_words:"true" default:"info" accept:"debug, info, warn or error" desc:"lowest level logged"`
+
+	// listen is set when vipvisor will listen on StatusAddr (a start or
+	// `check`), not only connect to it (`vipvisor status`): the address
+	// must then be one of this node's.
+	listen bool
 }
 
 // Validate checks each value. Each error names its variable.
 func (o *Ops) Validate() []error {
 	var errs []error
 	if o.StatusAddr != "off" {
-		if err := checkListenAddr(o.StatusAddr); err != nil {
+		if err := checkStatusAddr(o.StatusAddr, o.listen); err != nil {
 			errs = append(errs, envconf.Invalid("STATUS_ADDR", err.Error(),
 				"host:port with an address of this node (or none, for all) and a port 1-65535, e.g. 127.0.0.1:9797; or off"))
 		}
@@ -80,7 +85,7 @@ func (s *Settings) sections() []envconf.Section {
 // loadSettings reads and validates the whole environment: each section,
 // then the rules that tie sections together.
 func loadSettings() (*Settings, error) {
-	s := new(Settings)
+	s := &Settings{Ops: Ops{listen: true}}
 	if err := envconf.Load(s.sections()...); err != nil {
 		return nil, err
 	}

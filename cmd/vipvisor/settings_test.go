@@ -72,7 +72,7 @@ func TestDefaults(t *testing.T) {
 			CheckHTTPStatus: probes.StatusSet{{Lo: 200, Hi: 399}},
 			CheckInterval:   time.Second, CheckTimeout: time.Second, CheckFall: 2, CheckRise: 1,
 		},
-		Ops: Ops{StatusAddr: "127.0.0.1:9797", LogFormat: "text", LogLevel: "info"},
+		Ops: Ops{StatusAddr: "127.0.0.1:9797", LogFormat: "text", LogLevel: "info", listen: true},
 	}
 	if !reflect.DeepEqual(*s, want) {
 		t.Errorf("defaults:\n-want %+v\n+got  %+v", want, *s)
@@ -363,6 +363,25 @@ func TestBadValues(t *testing.T) {
 				t.Errorf("check printed settings despite the error:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestStatusAddrOfAnotherNode checks that `vipvisor status` may ask a
+// vipvisor elsewhere, while a start or `check` may only listen on an
+// address of this node.
+func TestStatusAddrOfAnotherNode(t *testing.T) {
+	const other = "192.0.2.123:9797" // TEST-NET-1: on no interface here
+	if nonlocalBind(netip.MustParseAddr("192.0.2.123")) {
+		t.Skip("net.ipv4.ip_nonlocal_bind=1: any address can be bound here")
+	}
+	setEnv(t, map[string]string{"STATUS_ADDR": other})
+	o := Ops{StatusAddr: other, LogFormat: "text", LogLevel: "info"}
+	if errs := o.Validate(); len(errs) != 0 {
+		t.Errorf("to connect to %s: %v, want accepted", other, errs)
+	}
+	o.listen = true
+	if errs := o.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "not an address of this node") {
+		t.Errorf("to listen on %s: %v, want one error saying it is not this node's", other, errs)
 	}
 }
 

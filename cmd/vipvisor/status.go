@@ -281,13 +281,14 @@ func printStatus(w io.Writer, s supervisor.Status) error {
 // resolveTimeout bounds the name lookup of a STATUS_ADDR given by name.
 const resolveTimeout = 2 * time.Second
 
-// checkListenAddr checks that addr is one vipvisor can listen on, so that
-// `vipvisor check` and the start find a bad VIPVISOR_STATUS_ADDR instead of
-// the listener failing later with a message that names no variable. It
-// only reads: a port 1-65535 in decimal, and a host that is empty (every
-// address), an IP address of this network namespace, or a name that
-// resolves.
-func checkListenAddr(addr string) error {
+// checkStatusAddr checks VIPVISOR_STATUS_ADDR, so that `vipvisor check`
+// and the start find a bad one instead of the listener failing later with
+// a message that names no variable. It only reads: a port 1-65535 in
+// decimal, and a host that is empty (every address), an IP address or a
+// name that resolves. With listen, an IP address must also be one of this
+// network namespace's (or unspecified); without, as for `vipvisor status`,
+// it may be another node's.
+func checkStatusAddr(addr string, listen bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return errors.New("not host:port")
@@ -305,7 +306,7 @@ func checkListenAddr(addr string) error {
 		}
 		return resolves(host)
 	}
-	if !ip.IsUnspecified() && !isLocal(ip) {
+	if listen && !ip.IsUnspecified() && !isLocal(ip) {
 		return fmt.Errorf("%s is not an address of this node", ip)
 	}
 	return nil
