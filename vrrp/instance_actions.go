@@ -22,8 +22,11 @@ func (i *Instance) apply(now time.Time, ev Event) {
 	i.do(now, i.m.Handle(now, ev))
 }
 
-// do carries out the machine's actions in order.
+// do carries out the machine's actions in order. A new master starts its
+// ARP watch only after them, so that opening its socket does not delay
+// the advert and the announcement of a takeover.
 func (i *Instance) do(now time.Time, actions []Action) {
+	defer i.watchIfMaster()
 	for _, a := range actions {
 		switch a := a.(type) {
 		case Transition:
@@ -105,7 +108,6 @@ func (i *Instance) transition(now time.Time, t Transition) {
 	switch {
 	case t.To == Master:
 		i.counters.inc(ctrBecomeMaster)
-		i.watch()
 	case t.From == Master:
 		i.counters.inc(ctrReleaseMaster)
 		i.unwatchARP()
@@ -120,10 +122,12 @@ func (i *Instance) transition(now time.Time, t Transition) {
 	}
 }
 
-// watch starts watching ARP for a VIP answered by another MAC address,
-// for as long as this node is master.
-func (i *Instance) watch() {
-	i.unwatchARP()
+// watchIfMaster starts watching ARP for a VIP answered by another MAC
+// address once this node is master, for as long as it stays master.
+func (i *Instance) watchIfMaster() {
+	if i.m.State() != Master || i.unwatch != nil {
+		return
+	}
 	ctx, cancel := context.WithCancel(i.ctx)
 	i.unwatch = cancel
 	i.bg.Go(func() { // not on the loop
