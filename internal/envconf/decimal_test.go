@@ -3,6 +3,7 @@ package envconf
 import (
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,4 +98,27 @@ func TestIntegersAreDecimal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecimal checks Decimal against its definition: it accepts exactly
+// an optional minus sign and digits whose value fits an int, and gives
+// that value in base 10 whatever the leading zeros.
+func FuzzDecimal(f *testing.F) {
+	for _, s := range []string{"51", "051", "-0", "0x10", "+5", "1_000", " 5", "", "-", "9223372036854775808"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Decimal(s)
+		digits := strings.TrimPrefix(s, "-")
+		wellFormed := digits != "" && strings.Trim(digits, "0123456789") == ""
+		want, perr := strconv.ParseInt(s, 10, strconv.IntSize)
+		switch {
+		case !wellFormed && err == nil:
+			t.Fatalf("Decimal(%q) = %d, want an error", s, n)
+		case wellFormed && perr == nil && (err != nil || int64(n) != want):
+			t.Fatalf("Decimal(%q) = %d, %v; want %d", s, n, err, want)
+		case wellFormed && perr != nil && err == nil:
+			t.Fatalf("Decimal(%q) = %d, want out of range", s, n)
+		}
+	})
 }
