@@ -66,7 +66,8 @@ func TestStatusFloodCannotMakeTheMasterYield(t *testing.T) {
 		t.Fatalf("pid %d is %q, not vipvisor", pid, comm)
 	}
 	soft, hard := noFileLimit(t, pid)
-	t.Logf("vipvisor's RLIMIT_NOFILE: soft %d, hard %d; nginx's: %v", soft, hard, nginxNoFile(t, a))
+	nsoft, nhard := noFileLimit(t, a.nginxMaster())
+	t.Logf("RLIMIT_NOFILE: vipvisor's soft %d, hard %d; nginx's soft %d, hard %d", soft, hard, nsoft, nhard)
 	rss0, fds0 := rssKiB(t, pid), fdCount(t, pid)
 	// NOTIFY runs beside the protocol: wait for its report of MASTER.
 	var statesBefore []byte
@@ -85,37 +86,11 @@ func TestStatusFloodCannotMakeTheMasterYield(t *testing.T) {
 	f := &statusFlood{node: attacker, target: target, sources: sources}
 	f.start(ctx, t)
 
-	// Watch vipvisor while the flood lasts; a third of the way in, crash
-	// nginx's master as in TestCrashedNginxIsRestartedAndKeepsTheVIP.
-	var peakRSS, peakFDs int
-	var states0 []string
-	unanswered := 0
-	var killedAt, restartedAt time.Time
-	crashAt := time.Now().Add(floodHold / 3)
-	old := 0
-	for ctx.Err() == nil {
-		peakRSS, peakFDs = max(peakRSS, rssKiB(t, pid)), max(peakFDs, fdCount(t, pid))
-		switch s := a.state(); {
-		case strings.HasPrefix(s, "unreachable"):
-			unanswered++ // the endpoint may refuse the flood's share of requests
-		case s != "MASTER":
-			states0 = append(states0, s)
-		}
-		switch {
-		case old == 0 && time.Now().After(crashAt):
-			old, _ = a.killMaster()
-			killedAt = time.Now()
-		case old != 0 && restartedAt.IsZero():
-			if s, err := a.childStatus(); err == nil && s.Healthy && a.nginxMaster() != old && a.nginxMaster() != 0 {
-				restartedAt = time.Now()
-			}
-		}
-		time.Sleep(100 * time.Millisecond) // sampling pace, not an assertion
-	}
+	w := watchFlood(ctx, t, a, pid)
 	f.stop()
 	opened, closed := f.counts()
 	t.Logf("flood: %d connections opened, %d of them closed by vipvisor during the flood; %d slowloris rounds, %d pipelined requests sent; %d of our /status requests unanswered",
-		opened, closed, f.slowRounds.Load(), f.pipelined.Load(), unanswered)
+		opened, closed, f.slowRounds.Load(), f.pipelined.Load(), w.unanswered)
 	if opened < 5000 {
 		t.Errorf("only %d connections were opened; the flood needs at least 5000", opened)
 	}
@@ -126,15 +101,15 @@ func TestStatusFloodCannotMakeTheMasterYield(t *testing.T) {
 	if n := watch(); n > 0 {
 		t.Errorf("b held the VIP in %d samples during the flood", n)
 	}
-	if len(states0) > 0 {
-		t.Errorf("a's /status said other than MASTER during the flood: %v", states0)
+	if len(w.states) > 0 {
+		t.Errorf("a's /status said other than MASTER during the flood: %v", w.states)
 	}
 	got, _ := os.ReadFile(states)
 	if s := strings.Fields(strings.TrimPrefix(string(got), string(statesBefore))); len(s) > 0 {
 		t.Errorf("a's NOTIFY saw the states %v during the flood, want none", s)
 	}
-	if killedAt.IsZero() || restartedAt.IsZero() {
-		t.Fatalf("nginx was not killed and restarted during the flood (killed %v, restarted %v)", killedAt, restartedAt)
+	if w.killedAt.IsZero() || w.restartedAt.IsZero() {
+		t.Fatalf("nginx was not killed and restarted during the flood (killed %v, restarted %v)", w.killedAt, w.restartedAt)
 	}
 	if s, err := a.childStatus(); err != nil || !s.Healthy || s.Restarts != 1 {
 		t.Errorf("a's child after the flood: %+v, %v; want healthy after one restart", s, err)
@@ -148,7 +123,7 @@ func TestStatusFloodCannotMakeTheMasterYield(t *testing.T) {
 	}
 	var failed []string
 	for _, s := range client.Samples() {
-		inRestart := !s.At.Before(killedAt) && s.At.Before(restartedAt)
+		inRestart := !s.At.Before(w.killedAt) && s.At.Before(w.restartedAt)
 		if s.Err != nil && !inRestart {
 			failed = append(failed, fmt.Sprintf("%s: %v", s.At.Format("15:04:05.000"), s.Err))
 		}
@@ -157,15 +132,15 @@ func TestStatusFloodCannotMakeTheMasterYield(t *testing.T) {
 		t.Errorf("%d requests to the VIP failed outside nginx's restart: %v", len(failed), failed)
 	}
 	t.Logf("client: %s, longest outage %v", client, client.Outages())
-	t.Logf("vipvisor: RSS %d KiB before, %d KiB at peak; descriptors %d before, %d at peak", rss0, peakRSS, fds0, peakFDs)
-	if grew := peakRSS - rss0; grew > 8<<10 {
+	t.Logf("vipvisor: RSS %d KiB before, %d KiB at peak; descriptors %d before, %d at peak", rss0, w.peakRSS, fds0, w.peakFDs)
+	if grew := w.peakRSS - rss0; grew > 8<<10 {
 		t.Errorf("vipvisor's resident memory grew by %d KiB under the flood, want at most 8 MiB", grew)
 	}
-	if peakFDs > fds0+64+32 {
-		t.Errorf("vipvisor held %d descriptors under the flood (%d before); want at most 64 more for the status endpoint and 32 of slack", peakFDs, fds0)
+	if w.peakFDs > fds0+64+32 {
+		t.Errorf("vipvisor held %d descriptors under the flood (%d before); want at most 64 more for the status endpoint and 32 of slack", w.peakFDs, fds0)
 	}
-	if peakFDs*2 > soft {
-		t.Errorf("vipvisor used %d descriptors of its soft limit %d: too little to spare", peakFDs, soft)
+	if w.peakFDs*2 > soft {
+		t.Errorf("vipvisor used %d descriptors of its soft limit %d: too little to spare", w.peakFDs, soft)
 	}
 	// Every method but GET and HEAD is still refused after the flood.
 	for _, m := range []string{"POST", "PUT", "DELETE"} {
@@ -180,6 +155,44 @@ func TestStatusFloodCannotMakeTheMasterYield(t *testing.T) {
 			t.Errorf("%s /status after the flood = %d, want 405", m, resp.StatusCode)
 		}
 	}
+}
+
+// floodWatch is what watchFlood saw of the master.
+type floodWatch struct {
+	peakRSS, peakFDs      int
+	states                []string // answers of /status other than MASTER
+	unanswered            int      // requests to /status that got no answer
+	killedAt, restartedAt time.Time
+}
+
+// watchFlood samples the master's vipvisor (pid) on a until ctx is done, and
+// a third of the way in crashes nginx's master, as
+// TestCrashedNginxIsRestartedAndKeepsTheVIP does, noting when a new one is
+// healthy.
+func watchFlood(ctx context.Context, t *testing.T, a *node, pid int) floodWatch {
+	var w floodWatch
+	crashAt := time.Now().Add(floodHold / 3)
+	old := 0
+	for ctx.Err() == nil {
+		w.peakRSS, w.peakFDs = max(w.peakRSS, rssKiB(t, pid)), max(w.peakFDs, fdCount(t, pid))
+		switch s := a.state(); {
+		case strings.HasPrefix(s, "unreachable"):
+			w.unanswered++ // the endpoint may refuse its share of the flood's requests
+		case s != "MASTER":
+			w.states = append(w.states, s)
+		}
+		switch {
+		case old == 0 && time.Now().After(crashAt):
+			old, _ = a.killMaster()
+			w.killedAt = time.Now()
+		case old != 0 && w.restartedAt.IsZero():
+			if s, err := a.childStatus(); err == nil && s.Healthy && a.nginxMaster() != old && a.nginxMaster() != 0 {
+				w.restartedAt = time.Now()
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // sampling pace, not an assertion
+	}
+	return w
 }
 
 var (
@@ -394,44 +407,35 @@ func raiseNoFile(t *testing.T, n uint64) {
 
 // noFileLimit reads a process's RLIMIT_NOFILE from /proc.
 func noFileLimit(t *testing.T, pid int) (soft, hard int) {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(strings.TrimPrefix(line, "Max open files")); len(f) >= 2 && strings.HasPrefix(line, "Max open files") {
-			soft, _ = strconv.Atoi(f[0])
-			hard, _ = strconv.Atoi(f[1])
-			return soft, hard
-		}
-	}
-	t.Fatalf("no open-files limit for pid %d", pid)
-	return 0, 0
-}
-
-// nginxNoFile returns the soft and hard open-file limits of nginx's
-// master on n, as vipvisor started it.
-func nginxNoFile(t *testing.T, n *node) [2]int {
-	soft, hard := noFileLimit(t, n.nginxMaster())
-	return [2]int{soft, hard}
+	f := procFields(t, pid, "limits", "Max open files")
+	soft, _ = strconv.Atoi(f[0])
+	hard, _ = strconv.Atoi(f[1])
+	return soft, hard
 }
 
 // rssKiB reads a process's resident set size from /proc.
 func rssKiB(t *testing.T, pid int) int {
+	kib, _ := strconv.Atoi(procFields(t, pid, "status", "VmRSS:")[0])
+	return kib
+}
+
+// procFields returns the fields after prefix on its line of
+// /proc/PID/file, failing the test if there are fewer than two.
+func procFields(t *testing.T, pid int, file, prefix string) []string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kib, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kib
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			if f := strings.Fields(rest); len(f) >= 2 {
+				return f
+			}
 		}
 	}
-	t.Fatalf("no VmRSS for pid %d", pid)
-	return 0
+	t.Fatalf("/proc/%d/%s has no %q line", pid, file, prefix)
+	return nil
 }
 
 // fdCount counts a process's open descriptors.
