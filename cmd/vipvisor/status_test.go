@@ -299,3 +299,17 @@ func TestStatusRateLimitEndsAPipelinedBurst(t *testing.T) {
 		t.Errorf("50 pipelined requests at 5 a second were answered %v, want %v and the connection closed", codes, want)
 	}
 }
+
+func TestStatusRefusesLargeHeaders(t *testing.T) {
+	addr := testStatusServer(t, defaultStatusLimits)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/status", nil)
+	req.Header.Set("X-Big", strings.Repeat("x", 16<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a 16 KiB header got %d, want 431", resp.StatusCode)
+	}
+}
