@@ -62,8 +62,9 @@ var defaultStatusLimits = statusLimits{
 	maxConns: 64, maxPerSource: 8,
 	readHeader: 2 * time.Second, read: 5 * time.Second, write: 5 * time.Second,
 	idle: 10 * time.Second, maxHeaderBytes: 4 << 10,
-	// Monitoring asks a few times a second at most, and a watch loop a
-	// hundred; 500 answers a second cost vipvisor a few percent of a core.
+	// Monitoring asks a few times a second at most, and a watch loop (a
+	// test's, a script's) up to a hundred times; 500 leaves room for a few
+	// of those and keeps the endpoint's share of the CPU small.
 	rate: 500,
 }
 
