@@ -71,16 +71,35 @@ var defaultStatusLimits = statusLimits{
 // serveStatus starts the status endpoint, unless it is off. A port already
 // in use is a runtime failure, reported before the child is started.
 func serveStatus(addr string, sup *supervisor.Supervisor) (stop func(), err error) {
+	ln, err := listenStatus(addr)
+	if err != nil {
+		return nil, err
+	}
+	return serveStatusOn(ln, sup), nil
+}
+
+// listenStatus binds the status endpoint's address, or returns nil when it
+// is off. Binding first, before anything else is set up, lets a port in use
+// fail the start while nothing on the host has been touched.
+func listenStatus(addr string) (net.Listener, error) {
 	if addr == "off" {
-		return func() {}, nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("status endpoint (VIPVISOR_STATUS_ADDR): %w", err)
 	}
+	return ln, nil
+}
+
+// serveStatusOn serves the status endpoint on ln (nil: off) until stop.
+func serveStatusOn(ln net.Listener, sup *supervisor.Supervisor) (stop func()) {
+	if ln == nil {
+		return func() {}
+	}
 	srv := newStatusServer(supervisor.StatusHandler(sup.Status), defaultStatusLimits, time.Now)
 	go srv.Serve(limitListener(ln, defaultStatusLimits))
-	return func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }
 
 // newStatusServer returns the HTTP server of the status endpoint, with
