@@ -100,6 +100,13 @@ func splitAndHeal(t *testing.T, heal healOrder) {
 	}
 	client.Stop()
 	t.Logf("client: %s", client)
+	// Each split brain is logged, at a bounded rate: a couple of lines a
+	// round, not one per advert heard or ARP seen.
+	for _, n := range []*node{a, b} {
+		if lines := strings.Count(strings.ToLower(n.v.log()), "split brain"); lines > 2*splitRounds {
+			t.Errorf("%s logged %d lines about split brain in %d rounds, want at most %d", n.Name, lines, splitRounds, 2*splitRounds)
+		}
+	}
 }
 
 // checkSplitBrainReported checks that at least one node counted the split
