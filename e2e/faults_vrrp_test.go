@@ -191,17 +191,19 @@ func perInterval(d time.Duration) uint64 {
 // frameCapture counts the VRRP and ARP frames a node sends, as its bridge
 // port receives them: what reaches the wire, whatever vipvisor counts.
 type frameCapture struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	out  string
-	done chan struct{}
+	t       *testing.T
+	cmd     *exec.Cmd
+	out     string
+	done    chan struct{}
+	errDone chan struct{} // closed once stderr, tcpdump's messages, is read
+	stderr  strings.Builder
 }
 
 func (c *cluster) capture(n *node) *frameCapture {
 	t := c.t
 	t.Helper()
-	dir := t.TempDir()
-	fc := &frameCapture{t: t, out: filepath.Join(dir, "frames.txt"), done: make(chan struct{})}
+	fc := &frameCapture{t: t, out: filepath.Join(t.TempDir(), "frames.txt"),
+		done: make(chan struct{}), errDone: make(chan struct{})}
 	out, err := os.Create(fc.out)
 	if err != nil {
 		t.Fatal(err)
@@ -219,26 +221,24 @@ func (c *cluster) capture(n *node) *frameCapture {
 	}
 	pw.Close()
 	go func() { fc.cmd.Wait(); close(fc.done) }()
-	t.Cleanup(func() { fc.cmd.Process.Kill(); <-fc.done })
+	t.Cleanup(func() { fc.cmd.Process.Kill(); <-fc.done; <-fc.errDone })
 	// tcpdump says "listening on" once it captures; the bound guards a hang.
-	listening := make(chan string, 1)
-	var stderr strings.Builder
+	listening := make(chan bool, 1)
 	go func() {
+		defer close(fc.errDone)
+		defer pr.Close()
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			stderr.WriteString(sc.Text() + "\n")
+			fc.stderr.WriteString(sc.Text() + "\n")
 			if strings.Contains(sc.Text(), "listening on") {
-				listening <- ""
+				listening <- true
 			}
 		}
-		listening <- stderr.String()
-		pr.Close()
 	}()
 	select {
-	case msg := <-listening:
-		if msg != "" {
-			t.Fatalf("tcpdump on %s ended: %s", n.Port, msg)
-		}
+	case <-listening:
+	case <-fc.errDone:
+		t.Fatalf("tcpdump on %s ended: %s", n.Port, fc.stderr.String())
 	case <-time.After(10 * time.Second):
 		t.Fatalf("tcpdump on %s did not start", n.Port)
 	}
@@ -253,6 +253,13 @@ func (fc *frameCapture) stop() (vrrpFrames, arpFrames uint64) {
 	case <-fc.done:
 	case <-time.After(10 * time.Second):
 		fc.t.Fatal("tcpdump did not stop on SIGINT")
+	}
+	<-fc.errDone
+	// A capture that lost frames undercounts: say so next to the figures.
+	for _, line := range strings.Split(fc.stderr.String(), "\n") {
+		if strings.Contains(line, "dropped by kernel") && !strings.HasPrefix(line, "0 ") {
+			fc.t.Logf("tcpdump: %s", line)
+		}
 	}
 	b, err := os.ReadFile(fc.out)
 	if err != nil {
