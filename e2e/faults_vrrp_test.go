@@ -405,6 +405,14 @@ func TestFaultGarbageFlood(t *testing.T) {
 			}
 		}
 		t.Logf("%s: drops %v, kernel dropped %d of %d", n.Name, gotBy, lost, wantTotal)
+		var all uint64
+		for _, v := range r.st.VRRP.Drops {
+			all += v
+		}
+		if m, ok := n.metric(t, "vipvisor_vrrp_dropped_adverts_total"); !ok || m < float64(all) {
+			t.Errorf("%s: /metrics vipvisor_vrrp_dropped_adverts_total sums to %v (present %v), want at least /status's %d",
+				n.Name, m, ok, all)
+		}
 	}
 	client.Stop()
 	servedOnlyBy(t, client, a, "during a garbage flood")
