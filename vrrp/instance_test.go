@@ -19,7 +19,6 @@ import (
 // millisecond without waiting for them. The real socket, addresses and
 // ARP are checked in their own tests and end to end.
 
-
 func TestInstanceElectsTheHigherPriority(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
