@@ -61,7 +61,9 @@ type GuardSpec struct {
 	LogJSON   bool           `json:"log_json,omitempty"`
 }
 
-// guardRestartAfter spaces out restarts of a guard that keeps dying.
+// guardRestartAfter spaces out restarts of a guard that keeps dying; one
+// that ran longer than that is started again at once, since until then a
+// kill -9 of vipvisor would leave its child and VIPs behind.
 const guardRestartAfter = time.Second
 
 // Guard is vipvisor's side of the guard process.
@@ -75,6 +77,7 @@ type Guard struct {
 	w       *os.File // vipvisor's end of the pipe
 	pid     int
 	pgid    int // the child's last process group
+	started time.Time
 	closing bool
 	exited  chan struct{} // closed when the current guard process is reaped
 }
@@ -102,7 +105,14 @@ func (g *Guard) spawn() error {
 		return fmt.Errorf("guard: pipe: %w", err)
 	}
 	defer rd.Close()
+	// The spec and the child's group go into the pipe before the guard
+	// starts: a vipvisor killed the moment after would otherwise leave a
+	// guard that read EOF before its spec, and nothing to clean up with.
 	spec, _ := json.Marshal(g.spec)
+	fmt.Fprintf(w, "%s\n", spec)
+	if g.pgid > 0 {
+		fmt.Fprintf(w, "pgid %d\n", g.pgid)
+	}
 	cmd := exec.Command(exe, guardArg)
 	cmd.Args[0] = "vipvisor-guard"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = rd, os.Stderr, os.Stderr
@@ -113,11 +123,7 @@ func (g *Guard) spawn() error {
 		w.Close()
 		return fmt.Errorf("guard: start: %w", err)
 	}
-	g.w, g.pid = w, cmd.Process.Pid
-	fmt.Fprintf(w, "%s\n", spec)
-	if g.pgid > 0 {
-		fmt.Fprintf(w, "pgid %d\n", g.pgid)
-	}
+	g.w, g.pid, g.started = w, cmd.Process.Pid, time.Now()
 	if g.state != nil {
 		g.state.SetGuard(g.pid)
 	}
@@ -145,7 +151,7 @@ func (g *Guard) await(p *os.Process, exited <-chan ProcessExit, done chan struct
 	}
 	g.w.Close()
 	g.log.Error("the guard process ended; starting it again", "pid", ex.PID, "status", ex.String())
-	time.AfterFunc(guardRestartAfter, func() {
+	time.AfterFunc(guardRestartAfter-min(time.Since(g.started), guardRestartAfter), func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.closing {
