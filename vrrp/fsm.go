@@ -220,7 +220,12 @@ func (m *Machine) preempts(now time.Time, prio uint8) bool {
 func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
 	switch {
 	case m.stopping && a.Priority > 0:
-		return m.finishStop() // the new master is up
+		// The new master is up: keep the VIPs one more interval (see
+		// shutdown) until the clients have learnt its MAC.
+		if end := now.Add(m.cfg.Interval); end.Before(m.deadline) {
+			m.deadline = end
+		}
+		return nil
 	case m.stopping:
 		return nil
 	case a.Priority == 0:
@@ -314,7 +319,10 @@ func (m *Machine) setPriority(now time.Time, prio uint8) []Action {
 
 // shutdown is a planned stop. A master sends priority 0 (RFC 5798 §6.4.3
 // "If a Shutdown event is received") but keeps its addresses until it hears
-// the new master or StopWait passes, so clients are served throughout.
+// the new master or StopWait passes, so clients are served throughout. On
+// hearing the new master it keeps them one more interval: the new master's
+// advert comes before its gratuitous ARP, and a client's SYN sent to our MAC
+// in between would be lost, or reset by the child's closing listener.
 func (m *Machine) shutdown(now time.Time) []Action {
 	switch {
 	case m.stopping:
