@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -249,6 +250,53 @@ func TestLoopStatusTimesComeFromTheClock(t *testing.T) {
 		close(r.handover)
 		proc.reaped()
 		if err := <-result; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}
+
+func TestLoopStatusLineShowsASplitBrainWithoutATransition(t *testing.T) {
+	prepareSignals()
+	// systemd's end reads outside the bubble, so that sends never wait
+	// on a full socket.
+	conn := listenNotify(t)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	synctest.Test(t, func(t *testing.T) {
+		proc := newFakeProc(false)
+		lr := runLoop(t, proc, true)
+		<-proc.starts
+		lr.health.say(true, time.Now())
+		synctest.Wait()
+		notifier := lr.s.notifier
+		if got := notifier.lastStatus(); strings.Contains(got, "split brain") {
+			t.Fatalf("STATUS=%q before any split brain", got)
+		}
+		// The router finds another master and sends no change: the
+		// line says so within a second, with its age.
+		lr.router.splitBrain()
+		time.Sleep(statusRefresh)
+		synctest.Wait()
+		if got := notifier.lastStatus(); !strings.Contains(got, "split brain 1s ago with 10.0.0.2") {
+			t.Errorf("STATUS=%q a second after a split brain, want it named", got)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if got := notifier.lastStatus(); !strings.Contains(got, "split brain 11s ago") {
+			t.Errorf("STATUS=%q 11 s after a split brain, want its age", got)
+		}
+		time.Sleep(splitBrainShown)
+		synctest.Wait()
+		if got := notifier.lastStatus(); strings.Contains(got, "split brain") {
+			t.Errorf("STATUS=%q long after the split brain", got)
+		}
+		if err := lr.stop(); err != nil {
 			t.Errorf("Run = %v", err)
 		}
 	})

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 type Notifier struct {
 	log      *slog.Logger
 	watchdog time.Duration // ping interval: half of WATCHDOG_USEC, 0 when off
+	active   bool          // NOTIFY_SOCKET is set
 
 	mu     sync.Mutex
 	status string
@@ -24,7 +26,7 @@ type Notifier struct {
 
 // NewNotifier reads the watchdog settings systemd passed, if any.
 func NewNotifier(log *slog.Logger) *Notifier {
-	n := &Notifier{log: log, failed: map[string]bool{}}
+	n := &Notifier{log: log, failed: map[string]bool{}, active: os.Getenv("NOTIFY_SOCKET") != ""}
 	if d, err := daemon.SdWatchdogEnabled(false); err != nil {
 		log.Warn("ignoring systemd watchdog settings", "err", err)
 	} else if d > 0 {
@@ -36,6 +38,9 @@ func NewNotifier(log *slog.Logger) *Notifier {
 // WatchdogInterval is how often the main loop must call Watchdog; zero
 // when systemd's watchdog is off.
 func (n *Notifier) WatchdogInterval() time.Duration { return n.watchdog }
+
+// Active reports whether systemd listens.
+func (n *Notifier) Active() bool { return n.active }
 
 // Ready tells systemd that startup (or a reload) is finished.
 func (n *Notifier) Ready(status string) {
@@ -66,6 +71,13 @@ func (n *Notifier) Stopping(status string) {
 
 // Watchdog pings systemd's watchdog.
 func (n *Notifier) Watchdog() { n.send("WATCHDOG", daemon.SdNotifyWatchdog) }
+
+// lastStatus is the STATUS= line last sent.
+func (n *Notifier) lastStatus() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status
+}
 
 func (n *Notifier) setStatus(s string) (changed bool) {
 	n.mu.Lock()

@@ -129,6 +129,10 @@ func (s *Supervisor) publish() {
 	s.notifier.Status(snap.Summary())
 }
 
+// statusRefresh is how often STATUS= is brought up to date between
+// changes.
+const statusRefresh = time.Second
+
 // handled are the signals vipvisor acts on. SIGQUIT stops like SIGTERM
 // because container images of nginx declare it as their stop signal.
 var handled = []os.Signal{
@@ -181,6 +185,16 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 		watchdog = pinger.C()
 		s.notifier.Watchdog()
 	}
+	// STATUS= also says what changes without a transition (a split
+	// brain seen, and when): it is refreshed every second while systemd
+	// listens, and sent only when the line differs.
+	var refresh <-chan time.Time
+	var refresher timer
+	if s.notifier.Active() {
+		refresher = s.newTimer(statusRefresh)
+		defer refresher.Stop()
+		refresh = refresher.C()
+	}
 	done := ctx.Done()
 	timer := s.newTimer(time.Hour)
 	defer timer.Stop()
@@ -231,6 +245,10 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 		case <-watchdog:
 			s.notifier.Watchdog()
 			pinger.Reset(interval)
+		case <-refresh:
+			s.current.VRRP = s.router.Status()
+			s.publish()
+			refresher.Reset(statusRefresh)
 		}
 	}
 }

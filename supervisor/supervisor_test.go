@@ -23,6 +23,7 @@ type fakeRouter struct {
 	changes  chan vrrp.Change
 	handover chan struct{}
 	childPID func() int // to record whether the child ran at each call
+	split    time.Time  // SplitBrainAt in Status
 }
 
 func newFakeRouter() *fakeRouter {
@@ -43,7 +44,20 @@ func (r *fakeRouter) SetHealthy(h bool)             { r.record(fmt.Sprintf("heal
 func (r *fakeRouter) SetFault(src string, on bool)  { r.record(fmt.Sprintf("fault %s %v", src, on)) }
 func (r *fakeRouter) Changes() <-chan vrrp.Change   { return r.changes }
 func (r *fakeRouter) Status() vrrp.InstanceStatus {
-	return vrrp.InstanceStatus{State: "MASTER", Priority: 100}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := vrrp.InstanceStatus{State: "MASTER", Priority: 100}
+	if !r.split.IsZero() {
+		st.SplitBrainAt, st.SplitBrainWith = r.split, "10.0.0.2"
+	}
+	return st
+}
+
+// splitBrain makes Status report a split brain found now.
+func (r *fakeRouter) splitBrain() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.split = time.Now()
 }
 func (r *fakeRouter) Shutdown() <-chan struct{} {
 	r.record("shutdown")
