@@ -54,7 +54,9 @@ import (
 //
 // Accepted adverts may still differ from us in ways that are logged, not
 // dropped (rxNote): a v3 interval that is not ours (RFC 5798 §6.4.2: a
-// backup adopts the master's), an address list that is not ours (RFC 5798
+// backup adopts the master's, here only once three adverts in a row from
+// the same master carry it, so one forged advert cannot stretch the down
+// timer; see timers.go), an address list that is not ours (RFC 5798
 // §7.1 makes the check a MAY; keepalived outside strict mode accepts it),
 // and the two non-RFC v3 checksum forms.
 
@@ -199,7 +201,8 @@ type rxNote int
 
 const (
 	// noteInterval: a v3 Max Adver Int other than ours. A backup adopts
-	// the master's (RFC 5798 §6.4.2), so it is normal, but worth knowing.
+	// the master's (RFC 5798 §6.4.2) after three in a row, so it is
+	// normal, but worth knowing.
 	noteInterval rxNote = iota + 1
 	// noteAddrs: an address list other than ours (RFC 5798 §7.1 MAY).
 	noteAddrs

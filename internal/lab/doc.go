@@ -24,7 +24,11 @@
 // down, so the node sees carrier loss; IfaceDown sets the node's own eth0
 // down; Isolate stops a port from talking to other isolated ports (a split
 // brain in which both still reach the rest); Detach takes the port off the
-// bridge with carrier kept up (frames are silently lost).
+// bridge with carrier kept up (frames are silently lost). BlockVRRP drops
+// VRRP on a node's eth0 ingress alone (a tc classifier: one direction of a
+// split brain, or multicast but not unicast), and a node's Forger sends
+// raw frames of its own making — forged, malformed or flooded adverts — as a
+// hostile neighbour on the segment would.
 //
 // The lab only ever uses addresses inside 10.0.0.0/8 and only inside its own
 // namespaces, which have no route anywhere else: no test traffic can leave
