@@ -92,6 +92,30 @@ func TestKill9LeavesNothing(t *testing.T) {
 	}
 }
 
+// TestAbortIsOneLineAndLeavesNothing: SIGABRT, which systemd's watchdog
+// sends to a vipvisor whose loop stopped pinging, ends vipvisor with one
+// line of log, not a dump of its goroutines, and leaves nothing behind.
+func TestAbortIsOneLineAndLeavesNothing(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.node("a", 11), c.node("b", 12)
+	a.startEscaping(150)
+	b.startVipvisor(100)
+	c.waitServedBy(a, 10*time.Second)
+	a.findProcess("sleep " + escapeeSleep)
+
+	a.v.cmd.Process.Signal(syscall.SIGABRT)
+	<-a.v.done
+	a.waitNothingLeft(time.Second, "SIGABRT of vipvisor")
+	c.waitServedBy(b, 5*time.Second)
+	if code := a.v.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d after SIGABRT, want 1", code)
+	}
+	log := a.v.log()
+	if !strings.Contains(log, "SIGABRT: exiting at once") || strings.Contains(log, "goroutine ") {
+		t.Errorf("after SIGABRT the log should say so in one line, with no goroutine dump:\n%s", log)
+	}
+}
+
 func TestCleanStopLeavesNothing(t *testing.T) {
 	c := newCluster(t)
 	a := c.node("a", 11)
@@ -206,4 +230,37 @@ func TestKilledGuardIsStartedAgain(t *testing.T) {
 	a.v.cmd.Process.Kill()
 	<-a.v.done
 	a.waitNothingLeft(time.Second, "kill -9 of vipvisor with a restarted guard")
+}
+
+// TestCleanupEndsWhatAKilledRunLeft: `vipvisor _cleanup`, the systemd
+// unit's ExecStopPost, does nothing while vipvisor runs, and after vipvisor
+// and its guard were both killed ends their processes and removes the VIPs.
+func TestCleanupEndsWhatAKilledRunLeft(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.node("a", 11), c.node("b", 12)
+	a.startEscaping(150)
+	b.startVipvisor(100)
+	c.waitServedBy(a, 10*time.Second)
+	cleanup := func() *vipvisor {
+		v := start(t, a.Command(binary, "_cleanup"), a.vipvisorEnv(150))
+		if code := v.wait(10 * time.Second); code != 0 {
+			t.Fatalf("vipvisor _cleanup exit code %d, want 0:\n%s", code, v.log())
+		}
+		return v
+	}
+	if v := cleanup(); !strings.Contains(v.log(), "a vipvisor runs for this interface and VRID") {
+		t.Errorf("_cleanup beside a running vipvisor did not say why it did nothing:\n%s", v.log())
+	}
+	c.exactlyOneHolds(a, b)
+	worker := a.findProcess("nginx: worker process")
+
+	syscall.Kill(a.findProcess("vipvisor-guard"), syscall.SIGKILL)
+	a.v.cmd.Process.Kill()
+	<-a.v.done
+	if gone(worker) || !a.hasVIP() {
+		t.Fatalf("the test needs leftovers: worker gone %v, VIP held %v", gone(worker), a.hasVIP())
+	}
+	cleanup()
+	a.waitNothingLeft(time.Second, "vipvisor _cleanup")
+	c.waitServedBy(b, 5*time.Second)
 }

@@ -78,6 +78,35 @@ func OpenCgroup(dir string) (*Cgroup, error) {
 	return &Cgroup{dir: dir, fd: fd}, nil
 }
 
+// cgroup2Roots are where vipvisor finds (or mounts) the cgroup v2
+// hierarchy; a recorded directory lies below one of them.
+var cgroup2Roots = []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup", filepath.Join(StateDir, "cgroup2")}
+
+// openRecordedCgroup opens a cgroup directory an earlier run recorded,
+// which may have been seen through another mount of the hierarchy: the
+// run lived in a mount namespace of its own (`ip netns exec` makes one,
+// with no /sys/fs/cgroup), and this process is in another.
+func openRecordedCgroup(dir string) (*Cgroup, error) {
+	cg, err := OpenCgroup(dir)
+	if err == nil {
+		return cg, nil
+	}
+	for _, root := range cgroup2Roots {
+		rel, err2 := filepath.Rel(root, dir)
+		if err2 != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		mount, err2 := cgroup2Mount("/proc/self/mountinfo")
+		if err2 != nil {
+			if mount, err2 = mountCgroup2(filepath.Join(StateDir, "cgroup2")); err2 != nil {
+				return nil, err
+			}
+		}
+		return OpenCgroup(filepath.Join(mount, rel))
+	}
+	return nil, err
+}
+
 // NewRun makes the sub-cgroup for one run of the child and returns it
 // open, for SysProcAttr.CgroupFD; the caller closes it once the child is
 // started. Runs that have ended are removed by KillAndWait.

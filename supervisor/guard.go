@@ -267,6 +267,21 @@ func cleanUp(spec GuardSpec, pgid int, log *slog.Logger) {
 	}
 }
 
+// EndRun undoes a run of vipvisor that has ended, as its guard would: it
+// ends what the run's state file names and removes spec's VIPs. It is for
+// when the guard could not do it (systemd kills a unit's every process
+// once its main process is gone).
+func EndRun(spec GuardSpec, log *slog.Logger) {
+	if spec.State != "" {
+		if err := EndLeftovers(spec.State, "", log); err != nil {
+			log.Warn("could not read what the run left", "err", err)
+		}
+	}
+	if len(spec.VIPs) > 0 {
+		removeVIPs(spec, log)
+	}
+}
+
 func removeVIPs(spec GuardSpec, log *slog.Logger) {
 	vips, err := vrrp.NewVIPs(spec.Interface, spec.VIPs, nil)
 	if err != nil {

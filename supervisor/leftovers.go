@@ -168,7 +168,7 @@ func EndLeftovers(path, keep string, log *slog.Logger) error {
 }
 
 func endCgroup(dir string, remove bool, log *slog.Logger) {
-	cg, err := OpenCgroup(dir)
+	cg, err := openRecordedCgroup(dir)
 	if err != nil {
 		return // gone already
 	}

@@ -27,18 +27,14 @@ func protect(s *Settings, child *supervisor.Child, r *supervisor.Reaper, log *sl
 		return func() {}, nil
 	}
 	id := supervisor.RunIdentity(s.VRRP.Interface, s.VRRP.VRID)
-	statePath := filepath.Join(supervisor.StateDir, id+".json")
+	statePath := statePath(s)
 	if err := supervisor.Lock(statePath); err != nil {
 		if errors.Is(err, supervisor.ErrAlreadyRunning) {
 			return nil, err
 		}
 		log.Warn("no lock file: a second vipvisor for this VRID would not be refused", "err", err)
 	}
-	spec := supervisor.GuardSpec{Interface: s.VRRP.Interface, State: statePath, LogJSON: s.Ops.LogFormat == "json"}
-	if s.VRRP.Priority != 255 {
-		// The address owner's VIPs are its own addresses: never removed.
-		spec.VIPs = s.VRRP.VIPS
-	}
+	spec := guardSpec(s, statePath)
 	cg := childCgroup(id, log) // first: it mounts the hierarchy if need be
 	if cg != nil {
 		child.UseCgroup(cg)
@@ -85,4 +81,39 @@ func childCgroup(id string, log *slog.Logger) *supervisor.Cgroup {
 		log.Error("processes an earlier run left behind did not end", "cgroup", cg.Dir())
 	}
 	return cg
+}
+
+// guardSpec is what must be undone should this run be killed.
+func guardSpec(s *Settings, statePath string) supervisor.GuardSpec {
+	spec := supervisor.GuardSpec{Interface: s.VRRP.Interface, State: statePath, LogJSON: s.Ops.LogFormat == "json"}
+	if s.VRRP.Priority != 255 {
+		// The address owner's VIPs are its own addresses: never removed.
+		spec.VIPs = s.VRRP.VIPS
+	}
+	return spec
+}
+
+// statePath is the run's state file; its lock file lies beside it.
+func statePath(s *Settings) string {
+	return filepath.Join(supervisor.StateDir, supervisor.RunIdentity(s.VRRP.Interface, s.VRRP.VRID)+".json")
+}
+
+// cleanup is `vipvisor _cleanup`, the systemd unit's ExecStopPost: once
+// vipvisor has ended, however it ended, it ends what the run left behind
+// (the processes its state file names, its VIPs on the interface). After a
+// clean stop there is nothing left and it does nothing; while a vipvisor
+// for the same interface and VRID runs it touches nothing.
+func cleanup() error {
+	s, err := loadSettings()
+	if err != nil {
+		return err
+	}
+	log := s.Ops.Logger()
+	path := statePath(s)
+	if err := supervisor.Lock(path); errors.Is(err, supervisor.ErrAlreadyRunning) {
+		log.Info("a vipvisor runs for this interface and VRID: nothing to clean up")
+		return nil
+	}
+	supervisor.EndRun(guardSpec(s, path), log)
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
@@ -29,6 +31,7 @@ func run(args []string) error {
 		return err
 	}
 	log := s.Ops.Logger()
+	exitOnAbort(log)
 	if err := supervisor.BecomeSubreaper(); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
 	}
@@ -72,6 +75,22 @@ func run(args []string) error {
 	defer stopGuard()
 	log.Info("vipvisor starting", "version", version, "interface", s.VRRP.Interface, "vrid", s.VRRP.VRID, "vips", s.VRRP.VIPS.String())
 	return sup.Run(ctx)
+}
+
+// exitOnAbort makes SIGABRT end vipvisor with one line of log instead of
+// the Go runtime's dump of every goroutine: systemd sends it when the
+// watchdog saw no ping from the main loop for WatchdogSec, and the journal
+// should say that, not bury it. The main loop may be stuck, so nothing is
+// undone here: the guard (or, under systemd, the unit's ExecStopPost) ends
+// the child and removes the VIPs, as after a kill -9.
+func exitOnAbort(log *slog.Logger) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGABRT)
+	go func() {
+		<-c
+		log.Error("SIGABRT: exiting at once, leaving the child and the VIPs to the guard; under systemd this is the watchdog seeing no ping for WatchdogSec")
+		os.Exit(exitRuntime)
+	}()
 }
 
 // childProber returns the prober of the child's probes, or nil when none
