@@ -78,6 +78,19 @@ func OpenCgroup(dir string) (*Cgroup, error) {
 	return &Cgroup{dir: dir, fd: fd}, nil
 }
 
+// joinCgroup moves pid into the cgroup open as dirFD.
+func joinCgroup(dirFD, pid int) error {
+	fd, err := unix.Openat(dirFD, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(strconv.Itoa(pid))); err != nil {
+		return fmt.Errorf("cgroup: move %d: %w", pid, err)
+	}
+	return nil
+}
+
 // cgroup2Roots are where vipvisor finds (or mounts) the cgroup v2
 // hierarchy; a recorded directory lies below one of them.
 var cgroup2Roots = []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup", filepath.Join(StateDir, "cgroup2")}

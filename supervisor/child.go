@@ -35,6 +35,7 @@ type Child struct {
 	log         *slog.Logger
 	exits       chan Exit
 	cgroup      *Cgroup       // nil: the process group is all there is
+	noClone3    bool          // clone3 is refused: join the cgroup after the start
 	onStart     func(pid int) // told of every start, see OnStart
 
 	mu  sync.Mutex
@@ -112,13 +113,13 @@ func (c *Child) PID() int {
 	return c.cur.proc.Pid
 }
 
-// Start starts a new run. It fails if one is already running.
-func (c *Child) Start() (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur != nil {
-		return 0, fmt.Errorf("child %s already runs as pid %d", c.Name(), c.cur.proc.Pid)
-	}
+// spawn starts the child's process, in the cgroup open as cgroupFD unless
+// that is -1. It is born inside it (clone3 CLONE_INTO_CGROUP), so there is
+// no moment in which it could fork outside it; where a seccomp filter
+// refuses clone3 (systemd's RestrictNamespaces= does, with ENOSYS), it is
+// moved in at once after it started, before nginx reads its
+// configuration, let alone forks its workers.
+func (c *Child) spawn(cgroupFD int) (*exec.Cmd, <-chan ProcessExit, error) {
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
 	cmd.Env = ChildEnv(os.Environ())
 	// The child writes straight to our stdout and stderr: no pipe that
@@ -128,16 +129,9 @@ func (c *Child) Start() (int, error) {
 		Setpgid:   true,            // its own group, so leftovers can be ended together
 		Pdeathsig: syscall.SIGKILL, // it never outlives vipvisor
 	}
-	if c.cgroup != nil {
-		// Born inside its cgroup (clone3 CLONE_INTO_CGROUP): there is no
-		// moment in which it could fork outside it.
-		fd, err := c.cgroup.NewRun()
-		if err != nil {
-			return 0, fmt.Errorf("start %s: %w", c.Name(), err)
-		}
-		defer unix.Close(fd)
+	if cgroupFD >= 0 && !c.noClone3 {
 		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = fd
+		cmd.SysProcAttr.CgroupFD = cgroupFD
 	}
 	// Pdeathsig follows the thread that forks, not the process: keep this
 	// goroutine on one thread so the runtime does not fork from a thread it
@@ -145,6 +139,39 @@ func (c *Child) Start() (int, error) {
 	runtime.LockOSThread()
 	exited, err := c.reaper.Start(cmd)
 	runtime.UnlockOSThread()
+	if errors.Is(err, syscall.ENOSYS) && cmd.SysProcAttr.UseCgroupFD {
+		c.noClone3 = true
+		c.log.Info("clone3 is refused here (a seccomp filter): the child is moved into its cgroup just after it starts")
+		return c.spawn(cgroupFD)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if cgroupFD >= 0 && c.noClone3 {
+		if err := joinCgroup(cgroupFD, cmd.Process.Pid); err != nil {
+			c.log.Warn("could not move the child into its cgroup: only its process group is ended with it", "err", err)
+		}
+	}
+	return cmd, exited, nil
+}
+
+// Start starts a new run. It fails if one is already running.
+func (c *Child) Start() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil {
+		return 0, fmt.Errorf("child %s already runs as pid %d", c.Name(), c.cur.proc.Pid)
+	}
+	cgroupFD := -1
+	if c.cgroup != nil {
+		fd, err := c.cgroup.NewRun()
+		if err != nil {
+			return 0, fmt.Errorf("start %s: %w", c.Name(), err)
+		}
+		defer unix.Close(fd)
+		cgroupFD = fd
+	}
+	cmd, exited, err := c.spawn(cgroupFD)
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", strings.Join(c.argv, " "), err)
 	}
