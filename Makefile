@@ -15,8 +15,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vipvisor ./cmd/vipvisor
 
 ## test: unit and end-to-end tests (end-to-end ones need root; with CI=true they fail rather than skip)
+# -p 1: the packages' tests run one after another, so that the deployment
+# tests (debootstrap, systemd-nspawn, dockerd) never load the machine under
+# the end-to-end tests' failover timing.
 test:
-	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	$(GO) test -race -count=1 -p 1 -timeout $(TESTTIMEOUT) ./...
 
 ## unit: the fast tests only
 unit:
