@@ -5,8 +5,12 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 # End-to-end tests run real nginx and keepalived in network namespaces.
 TESTTIMEOUT ?= 30m
+# make image: the image's name (with a tag), its base image, the client.
+IMAGE    ?= vipvisor-nginx:$(VERSION)
+BASE     ?= nginx
+DOCKER   ?= docker
 
-.PHONY: all build test unit lint fuzz demo bench clean
+.PHONY: all build test unit lint fuzz demo bench clean image deb man
 
 all: build
 
@@ -38,7 +42,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAdvert$$' -fuzztime $(FUZZTIME) ./vrrp
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
+
+## image: container image $(IMAGE), also tagged latest, from packaging/container/Dockerfile FROM $(BASE) (default: the official nginx image)
+image: build
+	@ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && cp bin/vipvisor "$$ctx/" && \
+	img='$(IMAGE)' && repo=$${img%:*} && case "$${img##*:}" in */*) repo=$$img;; esac && \
+	set -x && $(DOCKER) build --file packaging/container/Dockerfile --build-arg BASE='$(BASE)' \
+		--tag "$$img" --tag "$$repo:latest" "$$ctx"
 
 ## demo: two vipvisor nodes sharing a VIP, nginx crashing under them, narrated and measured (root; installs nginx if missing)
 demo: build
@@ -54,3 +65,42 @@ bench:
 	$(MAKE) --no-print-directory build && \
 	$(GO) build -o bin/vipvisor-bench ./bench && \
 	bin/vipvisor-bench -vipvisor bin/vipvisor -started $$start $(BENCHFLAGS)
+
+# The Debian package. nfpm is a Go module run at a pinned version, so no
+# prebuilt tool is downloaded; `make deb` needs Go, gzip and the module proxy.
+# DIST=DIR puts the package elsewhere.
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+DIST ?= dist
+# Debian versions must start with a digit and sort in build order, so
+# VERSION is mapped by packaging/deb/version.sh: v1.2.3 is 1.2.3, v1.2.3-rc1
+# is 1.2.3~rc1, v1.2.3-4-gabc1234 is 1.2.3+git4.abc1234, and a commit with no
+# tag yet is 0.0~git<commit time, UTC>.<hash>, before any release; -dirty
+# becomes +dirty.
+DEB_VERSION ?= $(shell sh packaging/deb/version.sh '$(VERSION)' "$$(TZ=UTC git log -1 --date=format-local:%Y%m%d%H%M%S --format=%cd 2>/dev/null)")
+DEB_ARCH ?= $(shell $(GO) env GOARCH)
+DEB_MAINTAINER ?= vipvisor authors <vipvisor@example.org>
+# The commit's time: the package's file times, the man page's and the
+# changelog's date, so that a build of one commit is reproducible.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+DEB_STAGE = $(DIST)/deb
+
+## man: the manual page dist/vipvisor.1.gz, from the definitions `vipvisor help` prints
+man:
+	@mkdir -p $(DIST)
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) CGO_ENABLED=0 $(GO) run -trimpath -ldflags '$(LDFLAGS)' ./cmd/vipvisor _man > $(DIST)/vipvisor.1
+	gzip -9nf $(DIST)/vipvisor.1
+
+## deb: the Debian package dist/vipvisor_<version>_<arch>.deb: the static binary, the unit, /etc/vipvisor/nginx.env, man page and docs
+deb: man
+	@rm -rf $(DEB_STAGE) $(DIST)/vipvisor_*.deb
+	@mkdir -p $(DEB_STAGE)
+	CGO_ENABLED=0 GOARCH=$(DEB_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEB_STAGE)/vipvisor ./cmd/vipvisor
+	cp $(DIST)/vipvisor.1.gz $(DEB_STAGE)/vipvisor.1.gz
+	gzip -9n < README.md > $(DEB_STAGE)/README.md.gz
+	{ printf 'vipvisor (%s) unstable; urgency=medium\n\n' '$(DEB_VERSION)'; \
+	  printf '  * Built from %s. README.md.gz says what it does.\n\n' '$(VERSION)'; \
+	  printf ' -- %s  %s\n' '$(DEB_MAINTAINER)' "$$(date -u -R -d @$(SOURCE_DATE_EPOCH))"; } | gzip -9n > $(DEB_STAGE)/changelog.gz
+	DEB_VERSION='$(DEB_VERSION)' DEB_ARCH='$(DEB_ARCH)' DEB_MAINTAINER='$(DEB_MAINTAINER)' DEB_STAGE='$(DEB_STAGE)' \
+	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run $(NFPM) package --config packaging/deb/nfpm.yaml --packager deb --target $(DIST)/
+	@rm -rf $(DEB_STAGE)
+	@ls $(DIST)/vipvisor_*.deb

@@ -17,15 +17,15 @@ import (
 	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
-// The shipped unit, under Debian's systemd 252 as PID 1 in a container of
+// The shipped unit, installed from the package, under Debian's systemd 252 as PID 1 in a container of
 // the test's own, in a lab node's network namespace: node a runs the unit,
 // node b a plain vipvisor at a lower priority, and a client polls the VIP.
 
 const (
-	unitName    = "vipvisor-nginx.service"
-	unitVRID    = "51"
-	watchdogSec = 10 * time.Second // the shipped unit's WatchdogSec
-	restartSec  = 2 * time.Second  // and its RestartSec
+	unitName        = "vipvisor-nginx.service"
+	unitVRID        = "51"
+	watchdogTimeout = 10 * time.Second // the shipped unit's WatchdogSec
+	restartDelay    = 2 * time.Second  // and its RestartSec
 )
 
 // unitCluster is the lab of the unit tests.
@@ -52,8 +52,7 @@ func newUnitCluster(t *testing.T) *unitCluster {
 	c.b = l.AddNode("b", l.Host(12))
 
 	files := t.TempDir()
-	copyFile(t, staticVipvisor(t), filepath.Join(files, "vipvisor"))
-	copyFile(t, "../packaging/vipvisor-nginx.service", filepath.Join(files, unitName))
+	copyFile(t, debPackage(t), filepath.Join(files, "vipvisor.deb"))
 	os.WriteFile(filepath.Join(files, "nginx.env"), []byte(strings.Join([]string{
 		"VIPVISOR_INTERFACE=eth0",
 		"VIPVISOR_VRID=" + unitVRID,
@@ -67,10 +66,11 @@ func newUnitCluster(t *testing.T) *unitCluster {
 	os.WriteFile(filepath.Join(files, "index.html"), []byte("a"), 0o644)
 
 	c.m = c.a.Boot(root, files+":/mnt/vipvisor")
-	c.m.Run("install", "-m", "755", "/mnt/vipvisor/vipvisor", "/usr/bin/vipvisor")
-	c.m.Run("install", "-m", "644", "/mnt/vipvisor/"+unitName, "/usr/lib/systemd/system/"+unitName)
-	c.m.Run("systemctl", "daemon-reload")
-	c.m.Run("install", "-D", "-m", "644", "/mnt/vipvisor/nginx.env", "/etc/vipvisor/nginx.env")
+	c.m.Run("dpkg", "-i", "/mnt/vipvisor/vipvisor.deb")
+	if s := c.prop("UnitFileState"); s != "disabled" {
+		t.Errorf("after dpkg -i the unit is %s, want disabled: it needs configuring first", s)
+	}
+	c.m.Run("cp", "/mnt/vipvisor/nginx.env", "/etc/vipvisor/nginx.env")
 	c.m.Run("cp", "/mnt/vipvisor/index.html", "/var/www/html/index.html")
 
 	dir := t.TempDir()
@@ -218,13 +218,13 @@ func TestUnitUnderSystemd(t *testing.T) {
 		stopped := time.Now()
 		c.signal("STOP", old)
 		c.waitServedBy("b", 5*time.Second) // a sends no adverts
-		lab.WaitFor(t, watchdogSec+restartSec+10*time.Second, "systemd to restart vipvisor", func() bool {
+		lab.WaitFor(t, watchdogTimeout+restartDelay+10*time.Second, "systemd to restart vipvisor", func() bool {
 			pid := c.mainPID()
 			return pid != 0 && pid != old && c.prop("ActiveState") == "active"
 		})
 		took := time.Since(stopped)
-		t.Logf("restarted %v after SIGSTOP (WatchdogSec %v, RestartSec %v)", took.Round(10*time.Millisecond), watchdogSec, restartSec)
-		if took > watchdogSec+restartSec+5*time.Second {
+		t.Logf("restarted %v after SIGSTOP (WatchdogSec %v, RestartSec %v)", took.Round(10*time.Millisecond), watchdogTimeout, restartDelay)
+		if took > watchdogTimeout+restartDelay+5*time.Second {
 			t.Errorf("restart took %v, want about WatchdogSec + RestartSec", took)
 		}
 		j := c.journal()
@@ -274,7 +274,7 @@ func TestUnitUnderSystemd(t *testing.T) {
 		}
 		c.waitServedBy("b", 2*time.Second)
 		// Restart=on-failure brings it back.
-		c.waitServedBy("a", restartSec+10*time.Second)
+		c.waitServedBy("a", restartDelay+10*time.Second)
 	})
 
 	t.Run("systemd-analyze security", func(t *testing.T) {
@@ -287,6 +287,24 @@ func TestUnitUnderSystemd(t *testing.T) {
 			t.Errorf("exposure level %s, want at most 3.5:\n%s", m[1], out)
 		}
 		t.Logf("systemd-analyze security: exposure %s", m[1])
+	})
+
+	t.Run("purge of the running package stops it and leaves nothing", func(t *testing.T) {
+		c.systemctl("enable", unitName)
+		c.waitServedBy("a", 5*time.Second)
+		c.m.Run("dpkg", "--purge", "vipvisor")
+		c.waitServedBy("b", 2*time.Second)
+		if c.aHasVIP() {
+			t.Errorf("a holds the VIP after dpkg --purge")
+		}
+		if left := c.nginxLeft(); len(left) > 0 {
+			t.Errorf("left after dpkg --purge:\n%s", strings.Join(left, "\n"))
+		}
+		out, _ := c.m.TryRun("sh", "-c", "ls -d /usr/bin/vipvisor /etc/vipvisor /usr/lib/systemd/system/"+unitName+
+			" /etc/systemd/system/multi-user.target.wants/"+unitName+" 2>/dev/null; true")
+		if strings.TrimSpace(out) != "" {
+			t.Errorf("left by dpkg --purge:\n%s", out)
+		}
 	})
 }
 

@@ -32,6 +32,8 @@ func dispatch(args []string, stdout io.Writer) error {
 		return check(args[1:], stdout)
 	case "status":
 		return status(args[1:], stdout)
+	case manArg:
+		return writeMan(stdout)
 	case "_cleanup":
 		return cleanup()
 	}
