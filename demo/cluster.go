@@ -133,7 +133,7 @@ func (n *webNode) nginxMaster() int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != "nginx" || isZombie(pid) {
+	if err != nil || strings.TrimSpace(string(comm)) != "nginx" || lab.Gone(pid) {
 		return 0
 	}
 	return pid
@@ -210,14 +210,4 @@ func (c *cluster) settle(d time.Duration) {
 	// Real time on purpose: the client records what users would see.
 	time.Sleep(d)
 	c.r.Checkpoint()
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
 }

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func newUnitCluster(t *testing.T) *unitCluster {
 
 	dir := t.TempDir()
 	lab.NginxConf(t, dir, netip.AddrPortFrom(netip.IPv4Unspecified(), 80), "b")
-	b := exec.Command("ip", "netns", "exec", c.b.NS, staticVipvisor(t), "--", "nginx", "-c", filepath.Join(dir, "nginx.conf"))
+	b := exec.Command("ip", "netns", "exec", c.b.NS, imageVipvisor(t, t.TempDir()), "--", "nginx", "-c", filepath.Join(dir, "nginx.conf"))
 	b.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "VIPVISOR_INTERFACE=eth0", "VIPVISOR_VRID=" + unitVRID,
 		"VIPVISOR_PRIORITY=100", "VIPVISOR_VIPS=" + c.vip.String(), "VIPVISOR_ADVERT_INTERVAL=100ms"}
 	blog, _ := os.Create(filepath.Join(dir, "vipvisor.log"))
@@ -306,34 +305,6 @@ func TestUnitUnderSystemd(t *testing.T) {
 			t.Errorf("left by dpkg --purge:\n%s", out)
 		}
 	})
-}
-
-var (
-	staticOnce sync.Once
-	staticPath string
-	staticErr  error
-)
-
-// staticVipvisor is vipvisor built as `make build` builds it, once.
-func staticVipvisor(t *testing.T) string {
-	t.Helper()
-	staticOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vipvisor-deploy-")
-		if err != nil {
-			staticErr = err
-			return
-		}
-		staticPath = filepath.Join(dir, "vipvisor")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", staticPath, "../cmd/vipvisor")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			staticErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if staticErr != nil {
-		t.Fatal(staticErr)
-	}
-	return staticPath
 }
 
 func copyFile(t *testing.T, from, to string) {

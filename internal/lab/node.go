@@ -45,6 +45,15 @@ type Node struct {
 // sysctls have the kernel's defaults, whatever the host's are.
 func (l *Lab) AddNode(name string, addr netip.Prefix) *Node {
 	l.t.Helper()
+	n := l.newNode(name, addr)
+	l.addNamespace(n.NS)
+	l.plug(n, nodeSysctls)
+	return n
+}
+
+// newNode checks a node's name and address and reserves the name.
+func (l *Lab) newNode(name string, addr netip.Prefix) *Node {
+	l.t.Helper()
 	if !nodeName.MatchString(name) {
 		l.t.Fatalf("lab: node name %q: want %s", name, nodeName)
 	}
@@ -54,20 +63,27 @@ func (l *Lab) AddNode(name string, addr netip.Prefix) *Node {
 	n := &Node{Name: name, NS: Prefix + l.ID + "-" + name, Iface: Iface, Addr: addr,
 		Port: "p-" + name, lab: l, t: l.t}
 	l.reserve(n)
-	l.addNamespace(n.NS)
+	return n
+}
+
+// plug sets the node's namespace up: sysctls, the veth into the bridge,
+// its address, lo and eth0 up.
+func (l *Lab) plug(n *Node, sysctls ...[][2]string) {
+	l.t.Helper()
 	l.t.Cleanup(func() {
 		if l.t.Failed() {
 			n.dump()
 		}
 	})
-	l.must(setSysctls(n.NS, nodeSysctls))
+	for _, s := range sysctls {
+		l.must(setSysctls(n.NS, s))
+	}
 	l.ip("-n", l.SwitchNS, "link", "add", n.Port, "type", "veth", "peer", "name", Iface, "netns", n.NS)
 	l.ip("-n", l.SwitchNS, "link", "set", n.Port, "master", Bridge, "up")
-	l.ip("-n", n.NS, "addr", "add", addr.String(), "dev", Iface)
+	l.ip("-n", n.NS, "addr", "add", n.Addr.String(), "dev", Iface)
 	l.ip("-n", n.NS, "link", "set", "lo", "up")
 	l.ip("-n", n.NS, "link", "set", Iface, "up")
 	n.MAC = n.readMAC()
-	return n
 }
 
 func (l *Lab) reserve(n *Node) {

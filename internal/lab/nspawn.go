@@ -271,24 +271,24 @@ func (m *Machine) removeCgroups() {
 			return nil
 		})
 		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := waitRmdir(dirs[i], 5*time.Second); err != nil {
+			if err := RmdirCgroup(dirs[i], 5*time.Second); err != nil {
 				m.node.t.Errorf("lab: machine %s: remove cgroup: %v", m.Name, err)
 			}
 		}
 	}
 }
 
-// waitRmdir removes a cgroup directory, waiting for its last processes
-// to be reaped.
-func waitRmdir(dir string, within time.Duration) error {
+// RmdirCgroup removes a cgroup directory, retrying while it is busy: it
+// is, until the kernel has reaped its last process.
+func RmdirCgroup(dir string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := syscall.Rmdir(dir)
-		if err == nil || os.IsNotExist(err) || time.Now().After(deadline) {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
+		if err == nil || os.IsNotExist(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("rmdir %s: %w", dir, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
