@@ -1,9 +1,13 @@
 package lab
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,6 +43,46 @@ func TestCleanupRemovesEverything(t *testing.T) {
 	}
 	for _, cmd := range started {
 		waitKilled(t, cmd)
+	}
+}
+
+// TestCleanupRemovesAKilledVipvisorsFiles: a vipvisor the lab kills with
+// its namespace cannot remove its state file, lock file and child cgroup
+// on the host; the lab does.
+func TestCleanupRemovesAKilledVipvisorsFiles(t *testing.T) {
+	RequireRoot(t)
+	var files []string
+	var cgroup string
+	t.Run("lab", func(t *testing.T) {
+		l := New(t, netip.Prefix{})
+		n := l.AddNode("a", l.Host(11))
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(netnsDir, n.NS), &st); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("vipvisor-%d-eth0-51", st.Ino)
+		os.MkdirAll("/run/vipvisor", 0o755)
+		for _, ext := range []string{".json", ".lock"} {
+			f := filepath.Join("/run/vipvisor", id+ext)
+			if err := os.WriteFile(f, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+			if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err == nil {
+				cgroup = filepath.Join(root, id)
+				if err := os.MkdirAll(filepath.Join(cgroup, "run-1"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	})
+	for _, f := range append(files, cgroup) {
+		if _, err := os.Stat(f); f != "" && err == nil {
+			t.Errorf("%s is left after the lab was removed", f)
+		}
 	}
 }
 

@@ -142,10 +142,46 @@ func removeNamespace(ns string) error {
 		// asynchronously and there is nothing to block on.
 		time.Sleep(20 * time.Millisecond)
 	}
+	removeRunLeftovers(ns)
 	if _, err := runIP("netns", "del", ns); err != nil {
 		return fmt.Errorf("delete namespace: %w", err)
 	}
 	return nil
+}
+
+// removeRunLeftovers removes what a vipvisor in the namespace leaves on
+// the host when the lab kills it with everything else there: its state
+// and lock files under /run/vipvisor and its child's cgroup, all named
+// vipvisor-<netns inode>-… (supervisor.RunIdentity). Its processes are
+// gone by now.
+func removeRunLeftovers(ns string) {
+	var st syscall.Stat_t
+	if syscall.Stat(filepath.Join(netnsDir, ns), &st) != nil {
+		return
+	}
+	prefix := fmt.Sprintf("vipvisor-%d-", st.Ino)
+	files, _ := filepath.Glob(filepath.Join("/run/vipvisor", prefix+"*"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	own := "/"
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if p, ok := strings.CutPrefix(line, "0::"); ok {
+				own = p
+			}
+		}
+	}
+	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		dirs, _ := filepath.Glob(filepath.Join(root, own, prefix+"*"))
+		for _, d := range dirs {
+			runs, _ := filepath.Glob(filepath.Join(d, "run-*"))
+			for _, r := range runs {
+				RmdirCgroup(r, time.Second)
+			}
+			RmdirCgroup(d, time.Second)
+		}
+	}
 }
 
 // namespacePIDs lists the processes in a namespace, leaving out this one,
