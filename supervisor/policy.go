@@ -104,7 +104,6 @@ type policy struct {
 	yielded  bool
 	backoff  time.Duration // the wait before the latest try; 0 once a run settled
 	deadline time.Time     // START_TIMEOUT, the end of the backoff, or settling
-	reason   string        // why the child was last judged failed
 }
 
 func newPolicy(c *Config) *policy {
@@ -197,7 +196,7 @@ func (p *policy) timeout(now time.Time) []policyAction {
 // fail handles one failure of the child; running says whether its
 // process still has to be stopped.
 func (p *policy) fail(now time.Time, reason string, running bool) []policyAction {
-	p.reason, p.deadline = reason, time.Time{}
+	p.deadline = time.Time{}
 	if !p.lastFail.IsZero() && now.Sub(p.lastFail) > p.window {
 		p.used = 0 // the previous failure is too long ago to count
 	}

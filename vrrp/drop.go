@@ -46,12 +46,6 @@ const (
 	// IntervalMismatch: a v2 interval that differs from the configured one
 	// (receiver). RFC 3768 §7.1.
 	IntervalMismatch
-	// BadAddrCount: the address count differs from the configured
-	// addresses (receiver). RFC 5798 §7.1 (MAY).
-	BadAddrCount
-	// AddrMismatch: the address list differs from the configured addresses
-	// (receiver). RFC 5798 §7.1 (MAY).
-	AddrMismatch
 	// NotPeer: in unicast mode, the source is not a configured peer
 	// (receiver).
 	NotPeer
@@ -79,8 +73,6 @@ var dropReasonNames = [numDropReasons]string{
 	BadAuth:          "bad_auth",
 	BadTTL:           "bad_ttl",
 	IntervalMismatch: "interval_mismatch",
-	BadAddrCount:     "bad_addr_count",
-	AddrMismatch:     "addr_mismatch",
 	NotPeer:          "not_peer",
 	OwnPacket:        "own_packet",
 	WrongInterface:   "wrong_interface",

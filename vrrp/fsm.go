@@ -104,10 +104,6 @@ func (m *Machine) Master() netip.Addr { return m.master }
 // EffectivePriority returns the priority this router advertises.
 func (m *Machine) EffectivePriority() uint8 { return m.prio }
 
-// Stopping reports whether a master has sent its priority-0 advert after
-// Shutdown and still holds its addresses, waiting for the new master.
-func (m *Machine) Stopping() bool { return m.stopping }
-
 // Handle applies ev at time now and returns the actions to carry out in
 // order. When the state changes, Transition is the first action.
 func (m *Machine) Handle(now time.Time, ev Event) []Action {

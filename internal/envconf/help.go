@@ -46,16 +46,6 @@ func Help(w io.Writer, sections ...Section) error {
 	return nil
 }
 
-// Keys returns the variable names of a section's fields, in order.
-func Keys(s Section) []string {
-	var b strings.Builder
-	t := template.Must(template.New("keys").Parse(`{{range .}}{{.Key}} {{end}}`))
-	if err := envconfig.Usaget(Prefix, s.Spec, &b, t); err != nil {
-		panic(fmt.Sprintf("envconf: %v", err))
-	}
-	return strings.Fields(b.String())
-}
-
 // Print writes every variable with the value it resolved to, one
 // KEY=value line each, grouped by section.
 func Print(w io.Writer, sections ...Section) error {
