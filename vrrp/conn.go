@@ -9,10 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // defaultGroup is the IPv4 multicast group of VRRP (RFC 5798 §5.1.1.2).
@@ -50,20 +47,18 @@ type ConnConfig struct {
 
 // Conn is the VRRP socket of one virtual router on one interface: a raw
 // IPv4 socket of protocol 112, bound to the interface (SO_BINDTODEVICE),
-// that sends our adverts and receives the peers'.
+// that sends our adverts and receives the peers' (socket4.go).
 //
 // Sent adverts leave with TTL 255 (RFC 5798 §5.1.1.3), TOS 0xc0 (network
-// control, as keepalived) and, as source, the interface's primary address:
-// every write carries an IP_PKTINFO control message naming it, so the
-// kernel neither picks a VIP that happens to come first on the interface
-// nor accepts an address that is no longer there.
+// control, as keepalived) and, as source, the interface's primary address,
+// named on every write.
 //
 // Receive may be called by one goroutine at a time; Send, Refresh, Primary,
 // Drops and Close may be called concurrently with it and with each other.
 type Conn struct {
 	ifname  string
 	ifindex int
-	ipc     *net.IPConn
+	sock    socket
 	rules   rxRules
 	dsts    []netip.Addr // where Send sends: the group, or the peers
 	advert  Advert       // what Send sends, but Priority, Src and Dst
@@ -76,7 +71,7 @@ type Conn struct {
 	primary netip.Addr
 	sbuf    []byte
 
-	rbuf, oob []byte // Receive's own
+	rbuf []byte // Receive's own
 }
 
 // Listen opens the VRRP socket described by cfg: bound to the interface,
@@ -96,11 +91,11 @@ func Listen(cfg ConnConfig) (*Conn, error) {
 	if c.primary, err = primaryAddr(ifi, c.rules.vips); err != nil {
 		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
 	}
-	if c.ipc, err = listenRaw(cfg.Interface); err != nil {
-		return nil, err
+	var group netip.Addr // none in unicast mode
+	if !c.rules.unicast() {
+		group = c.rules.group
 	}
-	if err := c.setOptions(); err != nil {
-		c.ipc.Close()
+	if c.sock, err = listen4(ifi, group); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -120,7 +115,6 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 		now:   time.Now,
 		limit: newRateLimiter(dropLogPeriod),
 		rbuf:  make([]byte, 2048), // an advert is at most 20+40+1036 bytes
-		oob:   make([]byte, 64),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -154,77 +148,6 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 		return nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
 	}
 	return c, nil
-}
-
-// listenRaw opens the raw socket, bound to ifname before it sees a packet,
-// and subscribed to no multicast group it has not joined itself
-// (IP_MULTICAST_ALL off: another program's group stays out).
-func listenRaw(ifname string) (*net.IPConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		cerr := rc.Control(func(fd uintptr) {
-			if err = unix.BindToDevice(int(fd), ifname); err != nil {
-				err = fmt.Errorf("bind to device: %w", err)
-				return
-			}
-			if err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
-				err = fmt.Errorf("IP_MULTICAST_ALL: %w", err)
-			}
-		})
-		return errors.Join(cerr, err)
-	}}
-	pc, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip4:%d", ipProtoVRRP), "0.0.0.0")
-	if err != nil {
-		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", ifname, err)
-	}
-	return pc.(*net.IPConn), nil
-}
-
-// setOptions sets what the socket needs: IP_PKTINFO to learn the arrival
-// interface, TTL 255 and TOS 0xc0 on send, and in multicast mode the
-// outgoing interface, no loopback and membership of the group.
-func (c *Conn) setOptions() error {
-	ip, idx := unix.IPPROTO_IP, int32(c.ifindex)
-	opts := []sockopt{
-		{"IP_PKTINFO", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_PKTINFO, 1) }},
-		{"IP_TOS", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_TOS, 0xc0) }},
-		{"IP_TTL", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_TTL, 255) }},
-	}
-	if !c.rules.unicast() {
-		mreq := &unix.IPMreqn{Multiaddr: c.rules.group.As4(), Ifindex: idx}
-		opts = append(opts,
-			sockopt{"IP_MULTICAST_IF", func(fd int) error {
-				return unix.SetsockoptIPMreqn(fd, ip, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: idx})
-			}},
-			sockopt{"IP_MULTICAST_TTL", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_MULTICAST_TTL, 255) }},
-			sockopt{"IP_MULTICAST_LOOP", func(fd int) error { return unix.SetsockoptInt(fd, ip, unix.IP_MULTICAST_LOOP, 0) }},
-			sockopt{"join", func(fd int) error { return unix.SetsockoptIPMreqn(fd, ip, unix.IP_ADD_MEMBERSHIP, mreq) }},
-		)
-	}
-	rc, err := c.ipc.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("vrrp: socket on %s: %w", c.ifname, err)
-	}
-	for _, o := range opts {
-		var serr error
-		if err := rc.Control(func(fd uintptr) { serr = o.set(int(fd)) }); err != nil {
-			return fmt.Errorf("vrrp: socket on %s: %w", c.ifname, err)
-		}
-		switch {
-		case serr == nil:
-		case o.name == "join":
-			return fmt.Errorf("vrrp: join %s on %s: %w", c.rules.group, c.ifname, serr)
-		default:
-			return fmt.Errorf("vrrp: set %s on %s: %w", o.name, c.ifname, serr)
-		}
-	}
-	return nil
-}
-
-// sockopt is one socket option setOptions sets, named for its error.
-type sockopt struct {
-	name string
-	set  func(fd int) error
 }
 
 // Primary returns the interface's primary IPv4 address: the source of our
@@ -274,7 +197,6 @@ func (c *Conn) Send(prio uint8) error {
 	if !c.primary.IsValid() {
 		return fmt.Errorf("vrrp: send on %s: no IPv4 address to send from", c.ifname)
 	}
-	oob := unix.PktInfo4(&unix.Inet4Pktinfo{Ifindex: int32(c.ifindex), Spec_dst: c.primary.As4()})
 	var errs []error
 	for _, dst := range c.dsts {
 		if dst == c.primary {
@@ -288,7 +210,7 @@ func (c *Conn) Send(prio uint8) error {
 			continue
 		}
 		c.sbuf = b
-		if _, _, err := c.ipc.WriteMsgIP(b, oob, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		if err := c.sock.send(b, c.primary, dst); err != nil {
 			errs = append(errs, fmt.Errorf("vrrp: send advert from %s to %s on %s: %w", c.primary, dst, c.ifname, err))
 		}
 	}
@@ -303,16 +225,19 @@ func (c *Conn) Send(prio uint8) error {
 // matching net.ErrClosed.
 func (c *Conn) Receive() (*Advert, error) {
 	for {
-		n, oobn, flags, _, err := c.ipc.ReadMsgIP(c.rbuf, c.oob)
+		p, drop, err := c.sock.recv(c.rbuf)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: receive on %s: %w", c.ifname, err)
 		}
-		a, p, err := c.accept(c.rbuf[:n], c.oob[:oobn], flags)
-		if err != nil {
-			r := dropReasonOf(err)
+		var a *Advert
+		if drop == nil {
+			a, drop = c.rules.check(p, c.Primary())
+		}
+		if drop != nil {
+			r := dropReasonOf(drop)
 			c.drops.Add(r)
 			c.logRated(dropLevel(r), r.String(), "vrrp: advert dropped",
-				"reason", r.String(), "src", p.src, "err", err)
+				"reason", r.String(), "src", p.src, "err", drop)
 			continue
 		}
 		for _, note := range c.rules.notes(a, p) {
@@ -322,19 +247,6 @@ func (c *Conn) Receive() (*Advert, error) {
 		}
 		return a, nil
 	}
-}
-
-// accept turns what one read returned into a checked advert.
-func (c *Conn) accept(b, oob []byte, flags int) (*Advert, rxPacket, error) {
-	if flags&unix.MSG_TRUNC != 0 {
-		return nil, rxPacket{}, rejected(BadLength, "datagram longer than %d bytes", len(b))
-	}
-	p, err := parseIPv4(b, pktinfoIndex(oob))
-	if err != nil {
-		return nil, p, err
-	}
-	a, err := c.rules.check(p, c.Primary())
-	return a, p, err
 }
 
 // logRated logs at most one line per key and dropLogPeriod, adding how
@@ -361,7 +273,7 @@ func (c *Conn) Drops() map[string]uint64 { return c.drops.Snapshot() }
 // Close closes the socket, which leaves the group. A blocked Receive
 // returns an error matching net.ErrClosed.
 func (c *Conn) Close() error {
-	if err := c.ipc.Close(); err != nil {
+	if err := c.sock.Close(); err != nil {
 		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifname, err)
 	}
 	return nil

@@ -117,19 +117,26 @@ func TestConnMulticast(t *testing.T) {
 	}
 
 	t.Run("socket options", func(t *testing.T) {
-		rc, err := cb.ipc.SyscallConn()
+		rc, err := cb.sock.(*socket4).ipc.SyscallConn()
 		connMust(t, err)
 		var dev string
-		var all, loop, tos int
+		var all, loop, tos, ttl, mttl, pktinfo int
 		connMust(t, rc.Control(func(fd uintptr) {
+			ip := unix.IPPROTO_IP
 			dev, _ = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
-			all, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL)
-			loop, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP)
-			tos, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TOS)
+			all, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_MULTICAST_ALL)
+			loop, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_MULTICAST_LOOP)
+			tos, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_TOS)
+			ttl, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_TTL)
+			mttl, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_MULTICAST_TTL)
+			pktinfo, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_PKTINFO)
 		}))
 		if dev != lab.Iface || all != 0 || loop != 0 || tos != 0xc0 {
 			t.Errorf("bound to %q, IP_MULTICAST_ALL %d, IP_MULTICAST_LOOP %d, IP_TOS %#x; want %s, 0, 0, 0xc0",
 				dev, all, loop, tos, lab.Iface)
+		}
+		if ttl != 255 || mttl != 255 || pktinfo != 1 {
+			t.Errorf("IP_TTL %d, IP_MULTICAST_TTL %d, IP_PKTINFO %d; want 255, 255, 1", ttl, mttl, pktinfo)
 		}
 	})
 	t.Run("other VRID", func(t *testing.T) {
@@ -142,14 +149,14 @@ func TestConnMulticast(t *testing.T) {
 		bad := want
 		bad.Src = c.Addr.Addr()
 		for range 20 {
-			connSendRaw(t, c, 1, bad)
+			connSendRaw(t, c, 1, nil, bad)
 		}
 		lab.WaitFor(t, 5*time.Second, "20 bad_ttl drops", func() bool { return cb.drops.Get(BadTTL) >= 20 })
 		if n := blog.count("reason=bad_ttl"); n != 1 {
 			t.Errorf("%d log lines for 20 bad_ttl drops, want 1:\n%s", n, blog)
 		}
 		clock.Store(int64(dropLogPeriod))
-		connSendRaw(t, c, 1, bad)
+		connSendRaw(t, c, 1, nil, bad)
 		lab.WaitFor(t, 5*time.Second, "the 21st bad_ttl drop", func() bool { return cb.drops.Get(BadTTL) >= 21 })
 		if n := blog.count("reason=bad_ttl"); n != 2 || blog.count("suppressed=19") != 1 {
 			t.Errorf("after a period, want a second line with suppressed=19:\n%s", blog)
@@ -381,8 +388,8 @@ func (r *connRx) wait(t *testing.T) error {
 }
 
 // connSendRaw sends a from node n through a plain raw socket with the given
-// TTL: what a Conn never sends.
-func connSendRaw(t *testing.T, n *lab.Node, ttl int, a Advert) {
+// TTL and IP options (none if nil): what a Conn never sends.
+func connSendRaw(t *testing.T, n *lab.Node, ttl int, ipOpts []byte, a Advert) {
 	t.Helper()
 	b := pktMarshal(t, a)
 	err := n.Do(func() error {
@@ -404,6 +411,9 @@ func connSendRaw(t *testing.T, n *lab.Node, ttl int, a Advert) {
 			serr = errors.Join(
 				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, ttl),
 				unix.SetsockoptIPMreqn(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)}))
+			if ipOpts != nil {
+				serr = errors.Join(serr, unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, string(ipOpts)))
+			}
 		})
 		if err = errors.Join(err, serr); err != nil {
 			return err
