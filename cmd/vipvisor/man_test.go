@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
 // helpRow is a variable's row in `vipvisor help`: name, then default.
@@ -85,7 +87,7 @@ func TestManListsEveryCommand(t *testing.T) {
 func TestManFormats(t *testing.T) {
 	manCmd, err := exec.LookPath("man")
 	if err != nil {
-		t.Skip("man is not installed; the package test runs lintian, which checks the page too")
+		lab.Skip(t, "man is not installed (apt-get install man-db)")
 	}
 	cmd := exec.Command(manCmd, "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", "-")
 	cmd.Env = append(cmd.Environ(), "LC_ALL=C.UTF-8", "MANROFFSEQ=", "MANWIDTH=80")

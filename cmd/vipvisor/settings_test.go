@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipvisor/vipvisor/internal/lab"
 	"github.com/vipvisor/vipvisor/probes"
 	"github.com/vipvisor/vipvisor/supervisor"
 	"github.com/vipvisor/vipvisor/vrrp"
@@ -341,7 +342,7 @@ func TestBadValues(t *testing.T) {
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			if tc.value == "192.0.2.123:9797" && nonlocalBind(netip.MustParseAddr("192.0.2.123")) {
-				t.Skip("net.ipv4.ip_nonlocal_bind=1: any address can be bound here")
+				lab.Skip(t, "net.ipv4.ip_nonlocal_bind=1: any address can be bound here")
 			}
 			env := map[string]string{tc.key: tc.value}
 			for k, v := range tc.env {
@@ -372,7 +373,7 @@ func TestBadValues(t *testing.T) {
 func TestStatusAddrOfAnotherNode(t *testing.T) {
 	const other = "192.0.2.123:9797" // TEST-NET-1: on no interface here
 	if nonlocalBind(netip.MustParseAddr("192.0.2.123")) {
-		t.Skip("net.ipv4.ip_nonlocal_bind=1: any address can be bound here")
+		lab.Skip(t, "net.ipv4.ip_nonlocal_bind=1: any address can be bound here")
 	}
 	setEnv(t, map[string]string{"STATUS_ADDR": other})
 	o := Ops{StatusAddr: other, LogFormat: "text", LogLevel: "info"}

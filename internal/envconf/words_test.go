@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -82,7 +84,7 @@ func FuzzWords(f *testing.F) {
 func TestWordsStringPastesIntoAShell(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh")
+		lab.Skip(t, "no sh")
 	}
 	w := Words{"nginx", "-g", "daemon off;", `a\.b`, "it's", "", "$HOME", "*", "tab\there", "line\nbreak", `"q"`, "!x", "~"}
 	out, err := exec.Command(sh, "-c", `printf '%s\0' `+w.String()).Output()

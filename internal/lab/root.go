@@ -23,13 +23,23 @@ func RequireRoot(t T) {
 	if missing == "" {
 		return
 	}
-	s, canSkip := t.(skipper)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("lab: this end-to-end test needs %s; CI=true, so it may not skip", missing)
-	} else if !canSkip {
+	if _, canSkip := t.(skipper); !canSkip {
 		t.Fatalf("lab: a lab needs %s", missing)
 	}
-	s.Skipf("lab: this end-to-end test needs %s", missing)
+	Skip(t, "lab: this end-to-end test needs %s", missing)
+}
+
+// Skip skips the test with the message, but fails it instead when the
+// environment variable CI is "true": in CI whatever a test needs is
+// installed, and a skipped test must not count as a pass. Like Fatalf it
+// does not return.
+func Skip(t T, format string, args ...any) {
+	t.Helper()
+	s, canSkip := t.(skipper)
+	if os.Getenv("CI") == "true" || !canSkip {
+		t.Fatalf(format+"; CI=true, so the test may not skip", args...)
+	}
+	s.Skipf(format, args...)
 }
 
 // lookPath finds a program in PATH and then in the sbin directories, which a
