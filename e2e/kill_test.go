@@ -73,13 +73,20 @@ func (n *node) waitNothingLeft(within time.Duration, after string) {
 	n.c.t.Fatalf("%s: %v after %s: VIP held: %v; processes left:\n%s", n.Name, within, after, n.hasVIP(), strings.Join(n.processes(), "\n"))
 }
 
-func TestKill9LeavesNothing(t *testing.T) {
+// escapingPair is a master a, whose nginx is started by a shell that first
+// starts a setsid process, with b as its backup.
+func escapingPair(t *testing.T) (*cluster, *node, *node) {
 	c := newCluster(t)
 	a, b := c.node("a", 11), c.node("b", 12)
 	a.startEscaping(150)
 	b.startVipvisor(100)
 	c.waitServedBy(a, 10*time.Second)
 	a.findProcess("sleep " + escapeeSleep)
+	return c, a, b
+}
+
+func TestKill9LeavesNothing(t *testing.T) {
+	c, a, b := escapingPair(t)
 	a.findProcess("nginx: worker process")
 	a.findProcess("vipvisor-guard")
 
@@ -96,12 +103,7 @@ func TestKill9LeavesNothing(t *testing.T) {
 // sends to a vipvisor whose loop stopped pinging, ends vipvisor with one
 // line of log, not a dump of its goroutines, and leaves nothing behind.
 func TestAbortIsOneLineAndLeavesNothing(t *testing.T) {
-	c := newCluster(t)
-	a, b := c.node("a", 11), c.node("b", 12)
-	a.startEscaping(150)
-	b.startVipvisor(100)
-	c.waitServedBy(a, 10*time.Second)
-	a.findProcess("sleep " + escapeeSleep)
+	c, a, b := escapingPair(t)
 
 	a.v.cmd.Process.Signal(syscall.SIGABRT)
 	<-a.v.done
@@ -127,11 +129,7 @@ func TestCleanStopLeavesNothing(t *testing.T) {
 }
 
 func TestKill9WithTheGuardThenRestartEndsLeftovers(t *testing.T) {
-	c := newCluster(t)
-	a, b := c.node("a", 11), c.node("b", 12)
-	a.startEscaping(150)
-	b.startVipvisor(100)
-	c.waitServedBy(a, 10*time.Second)
+	c, a, b := escapingPair(t)
 	worker := a.findProcess("nginx: worker process")
 	escapee := a.findProcess("sleep " + escapeeSleep)
 
@@ -236,11 +234,7 @@ func TestKilledGuardIsStartedAgain(t *testing.T) {
 // unit's ExecStopPost, does nothing while vipvisor runs, and after vipvisor
 // and its guard were both killed ends their processes and removes the VIPs.
 func TestCleanupEndsWhatAKilledRunLeft(t *testing.T) {
-	c := newCluster(t)
-	a, b := c.node("a", 11), c.node("b", 12)
-	a.startEscaping(150)
-	b.startVipvisor(100)
-	c.waitServedBy(a, 10*time.Second)
+	c, a, b := escapingPair(t)
 	cleanup := func() *vipvisor {
 		v := start(t, a.Command(binary, "_cleanup"), a.vipvisorEnv(150))
 		if code := v.wait(10 * time.Second); code != 0 {

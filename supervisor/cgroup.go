@@ -44,14 +44,9 @@ const cgroupPollEvery = 2 * time.Millisecond
 // v2 hierarchy, or it is not writable (a container whose /sys/fs/cgroup
 // is read-only): the caller then does without.
 func NewCgroup(name string) (*Cgroup, error) {
-	mount, err := cgroup2Mount("/proc/self/mountinfo")
+	mount, err := hierarchy()
 	if err != nil {
-		// `ip netns exec` mounts a fresh /sys, without /sys/fs/cgroup:
-		// the hierarchy is still there, only not mounted in this mount
-		// namespace.
-		if mount, err = mountCgroup2(filepath.Join(StateDir, "cgroup2")); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	own, err := ownCgroup("/proc/self/cgroup")
 	if err != nil {
@@ -91,31 +86,37 @@ func joinCgroup(dirFD, pid int) error {
 	return nil
 }
 
-// cgroup2Roots are where vipvisor finds (or mounts) the cgroup v2
-// hierarchy; a recorded directory lies below one of them.
+// hierarchy returns where the cgroup v2 hierarchy is mounted in this mount
+// namespace, mounting it under StateDir if it is not: `ip netns exec`
+// mounts a fresh /sys without /sys/fs/cgroup, yet the hierarchy is there.
+func hierarchy() (string, error) {
+	if mount, err := cgroup2Mount("/proc/self/mountinfo"); err == nil {
+		return mount, nil
+	}
+	return mountCgroup2(filepath.Join(StateDir, "cgroup2"))
+}
+
+// cgroup2Roots are where a run may have seen the hierarchy mounted; a
+// recorded directory lies below one of them (the unified one of a hybrid
+// host first, as it lies below /sys/fs/cgroup).
 var cgroup2Roots = []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup", filepath.Join(StateDir, "cgroup2")}
 
 // openRecordedCgroup opens a cgroup directory an earlier run recorded,
-// which may have been seen through another mount of the hierarchy: the
-// run lived in a mount namespace of its own (`ip netns exec` makes one,
-// with no /sys/fs/cgroup), and this process is in another.
+// which it may have seen through another mount of the hierarchy: the run
+// lived in a mount namespace of its own, and this process is in another.
 func openRecordedCgroup(dir string) (*Cgroup, error) {
 	cg, err := OpenCgroup(dir)
 	if err == nil {
 		return cg, nil
 	}
 	for _, root := range cgroup2Roots {
-		rel, err2 := filepath.Rel(root, dir)
-		if err2 != nil || strings.HasPrefix(rel, "..") {
-			continue
-		}
-		mount, err2 := cgroup2Mount("/proc/self/mountinfo")
-		if err2 != nil {
-			if mount, err2 = mountCgroup2(filepath.Join(StateDir, "cgroup2")); err2 != nil {
+		if rel, err2 := filepath.Rel(root, dir); err2 == nil && !strings.HasPrefix(rel, "..") {
+			mount, err2 := hierarchy()
+			if err2 != nil {
 				return nil, err
 			}
+			return OpenCgroup(filepath.Join(mount, rel))
 		}
-		return OpenCgroup(filepath.Join(mount, rel))
 	}
 	return nil, err
 }
