@@ -197,21 +197,11 @@ func (d *dockerd) cgroupDirs() []string {
 	return dirs
 }
 
-// removeCgroups removes the daemon's cgroups, deepest first, waiting for
-// their last processes to be reaped.
+// removeCgroups removes the daemon's cgroups once their processes are gone.
 func (d *dockerd) removeCgroups() {
 	for _, top := range d.cgroupDirs() {
-		var dirs []string
-		filepath.WalkDir(top, func(path string, e os.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := lab.RmdirCgroup(dirs[i], 5*time.Second); err != nil {
-				d.t.Errorf("remove the private dockerd's cgroup: %v", err)
-			}
+		if err := lab.RemoveCgroupTree(top, 5*time.Second); err != nil {
+			d.t.Errorf("remove the private dockerd's cgroup: %v", err)
 		}
 	}
 }

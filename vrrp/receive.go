@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The receive checks: what RFC 5798 §7.1 and RFC 3768 §7.1 ("Receiving
@@ -286,19 +284,4 @@ func dropLevel(r DropReason) slog.Level {
 // rejected is the error for a packet the receive checks drop for reason r.
 func rejected(r DropReason, format string, args ...any) error {
 	return &dropError{reason: r, msg: "advert dropped: " + fmt.Sprintf(format, args...)}
-}
-
-// pktinfoIndex returns the arrival interface index from the IP_PKTINFO
-// control message in oob, or 0 if there is none.
-func pktinfoIndex(oob []byte) int {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo {
-			return int(int32(binary.NativeEndian.Uint32(m.Data[0:4])))
-		}
-	}
-	return 0
 }

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -298,17 +296,5 @@ func TestParseIPv4(t *testing.T) {
 				t.Errorf("parseIPv4 (-want +got):\n%s", d)
 			}
 		})
-	}
-}
-
-func TestPktinfoIndex(t *testing.T) {
-	oob := unix.PktInfo4(&unix.Inet4Pktinfo{Ifindex: 42, Spec_dst: [4]byte{10, 0, 0, 1}})
-	if got := pktinfoIndex(oob); got != 42 {
-		t.Errorf("pktinfoIndex(IP_PKTINFO for 42) = %d", got)
-	}
-	for _, oob := range [][]byte{nil, oob[:8], unix.UnixRights(0)} {
-		if got := pktinfoIndex(oob); got != 0 {
-			t.Errorf("pktinfoIndex(%x) = %d, want 0", oob, got)
-		}
 	}
 }

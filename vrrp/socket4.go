@@ -138,12 +138,18 @@ func (s *socket4) recv(b []byte) (rxPacket, error, error) {
 	if flags&unix.MSG_TRUNC != 0 {
 		return rxPacket{}, rejected(BadLength, "datagram longer than %d bytes", len(b)), nil
 	}
-	var cm ipv4.ControlMessage
-	if cm.Parse(s.oob[:oobn]) != nil {
-		cm.IfIndex = 0
-	}
-	p, drop := parseIPv4(b[:n], cm.IfIndex)
+	p, drop := parseIPv4(b[:n], arrivalIndex(s.oob[:oobn]))
 	return p, drop, nil
+}
+
+// arrivalIndex is the arrival interface IP_PKTINFO names in oob, or 0 if
+// it names none or does not parse.
+func arrivalIndex(oob []byte) int {
+	var cm ipv4.ControlMessage
+	if cm.Parse(oob) != nil {
+		return 0
+	}
+	return cm.IfIndex
 }
 
 // send sends b from src to dst. IP_PKTINFO names src and our interface on

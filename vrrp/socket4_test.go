@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/lab"
+	"golang.org/x/sys/unix"
 )
 
 // TestSocket4IPOptions: an advert whose IPv4 header carries options (here
@@ -26,5 +27,17 @@ func TestSocket4IPOptions(t *testing.T) {
 	connSendRaw(t, c, 255, routerAlert, a)
 	if got := rxb.from(t, c.Addr.Addr()); got.Priority != 100 {
 		t.Errorf("received priority %d, want 100", got.Priority)
+	}
+}
+
+func TestArrivalIndex(t *testing.T) {
+	oob := unix.PktInfo4(&unix.Inet4Pktinfo{Ifindex: 42, Spec_dst: [4]byte{10, 0, 0, 1}})
+	if got := arrivalIndex(oob); got != 42 {
+		t.Errorf("arrivalIndex(IP_PKTINFO for 42) = %d", got)
+	}
+	for _, oob := range [][]byte{nil, oob[:8], unix.UnixRights(0)} {
+		if got := arrivalIndex(oob); got != 0 {
+			t.Errorf("arrivalIndex(%x) = %d, want 0", oob, got)
+		}
 	}
 }

@@ -175,11 +175,7 @@ func removeRunLeftovers(ns string) {
 	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
 		dirs, _ := filepath.Glob(filepath.Join(root, own, prefix+"*"))
 		for _, d := range dirs {
-			runs, _ := filepath.Glob(filepath.Join(d, "run-*"))
-			for _, r := range runs {
-				RmdirCgroup(r, time.Second)
-			}
-			RmdirCgroup(d, time.Second)
+			RemoveCgroupTree(d, time.Second)
 		}
 	}
 }

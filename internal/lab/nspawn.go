@@ -259,28 +259,37 @@ func (m *Machine) makeCgroups() {
 	}
 }
 
-// removeCgroups removes the machine's cgroups, deepest first, once its
-// processes are gone.
+// removeCgroups removes the machine's cgroups once its processes are gone.
 func (m *Machine) removeCgroups() {
 	for _, cg := range m.cgroups {
-		var dirs []string
-		filepath.WalkDir(cg, func(path string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := RmdirCgroup(dirs[i], 5*time.Second); err != nil {
-				m.node.t.Errorf("lab: machine %s: remove cgroup: %v", m.Name, err)
-			}
+		if err := RemoveCgroupTree(cg, 5*time.Second); err != nil {
+			m.node.t.Errorf("lab: machine %s: remove cgroup: %v", m.Name, err)
 		}
 	}
 }
 
-// RmdirCgroup removes a cgroup directory, retrying while it is busy: it
-// is, until the kernel has reaped its last process.
-func RmdirCgroup(dir string, within time.Duration) error {
+// RemoveCgroupTree removes a cgroup directory and every cgroup below it,
+// deepest first, each retried while it is busy: it is, until the kernel
+// has reaped its last process. It returns the first error.
+func RemoveCgroupTree(top string, within time.Duration) error {
+	var dirs []string
+	filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	var first error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := rmdirCgroup(dirs[i], within); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// rmdirCgroup removes one empty cgroup directory, retrying while it is busy.
+func rmdirCgroup(dir string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := syscall.Rmdir(dir)
