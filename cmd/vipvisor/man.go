@@ -8,10 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 	"github.com/vipvisor/vipvisor/supervisor"
@@ -22,38 +19,6 @@ import (
 // definitions as `vipvisor help` (the usage text and the settings' struct
 // tags) and cannot drift from them.
 const manArg = "_man"
-
-// manVar is one variable as the manual describes it.
-type manVar struct {
-	Key, Default, Required, Desc, Accept string
-}
-
-// manVarTemplate lists a section's variables through envconfig's own usage
-// machinery, as envconf.Help does, one record per variable with fields
-// split by the ASCII unit separator.
-var manVarTemplate = template.Must(template.New("man").Parse(
-	`{{range .}}{{.Key}}` + "\x1f" + `{{.Tags.Get "default"}}` + "\x1f" + `{{.Tags.Get "required"}}` + "\x1f" +
-		`{{.Tags.Get "desc"}}` + "\x1f" + `{{.Tags.Get "accept"}}` + "\x1e" + `{{end}}`))
-
-// manVars returns the variables of one settings section, in help's order.
-func manVars(s envconf.Section) ([]manVar, error) {
-	var b strings.Builder
-	if err := envconfig.Usaget(envconf.Prefix, s.Spec, &b, manVarTemplate); err != nil {
-		return nil, err
-	}
-	var vars []manVar
-	for rec := range strings.SplitSeq(strings.TrimSuffix(b.String(), "\x1e"), "\x1e") {
-		if rec == "" {
-			continue
-		}
-		f := strings.Split(rec, "\x1f")
-		if len(f) != 5 {
-			return nil, fmt.Errorf("man: malformed variable record %q", rec)
-		}
-		vars = append(vars, manVar{Key: f[0], Default: f[1], Required: f[2], Desc: f[3], Accept: f[4]})
-	}
-	return vars, nil
-}
 
 // manCommand is one line of the usage text's command list.
 type manCommand struct {
@@ -168,7 +133,7 @@ func manEnvironment(p func(format string, args ...any)) error {
 		"an error, so that a typo does not pass silently, and names without the prefix are never read. "+
 		"Numbers are decimal: 051 is 51; 0x, 0o, 0b, _, + and blanks are errors."))
 	for _, s := range new(Settings).sections() {
-		vars, err := manVars(s)
+		vars, err := envconf.Vars(s)
 		if err != nil {
 			return err
 		}
@@ -182,13 +147,13 @@ func manEnvironment(p func(format string, args ...any)) error {
 
 // manVarText is the paragraph about one variable, in roff: meaning,
 // default and accepted values.
-func manVarText(v manVar) string {
+func manVarText(v envconf.Var) string {
 	var b strings.Builder
 	// As help shows it: a description may start with a value ("auto: …")
 	// or a version ("v2 …"), which must keep their case.
 	b.WriteString(roffEscape(strings.TrimSuffix(v.Desc, ".") + "."))
 	switch {
-	case v.Required == "true":
+	case v.Required:
 		b.WriteString(" Required.")
 	case v.Default == "":
 		b.WriteString(" Default: empty.")

@@ -13,31 +13,65 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-// helpTemplate renders one row per variable from the struct tags, through
-// envconfig's own usage machinery, so the table cannot drift from decoding.
-var helpTemplate = template.Must(template.New("help").Funcs(template.FuncMap{
-	"deflt": func(def, req string) string {
-		switch {
-		case req == "true":
-			return "(required)"
-		case def == "":
-			return "(empty)"
+// Var is one variable as help and the manual describe it, read from the
+// struct tags through envconfig's own usage machinery, so neither can drift
+// from decoding.
+type Var struct {
+	Key, Default, Desc, Accept string
+	Required                   bool
+}
+
+// varTemplate writes one record per variable, its fields split by the ASCII
+// unit separator and the records by the record separator.
+var varTemplate = template.Must(template.New("vars").Parse(
+	`{{range .}}{{.Key}}` + "\x1f" + `{{.Tags.Get "default"}}` + "\x1f" + `{{.Tags.Get "required"}}` + "\x1f" +
+		`{{.Tags.Get "desc"}}` + "\x1f" + `{{.Tags.Get "accept"}}` + "\x1e" + `{{end}}`))
+
+// Vars returns the variables of a section, in declaration order.
+func Vars(s Section) ([]Var, error) {
+	var b strings.Builder
+	if err := envconfig.Usaget(Prefix, s.Spec, &b, varTemplate); err != nil {
+		return nil, err
+	}
+	var vars []Var
+	for rec := range strings.SplitSeq(strings.TrimSuffix(b.String(), "\x1e"), "\x1e") {
+		if rec == "" {
+			continue
 		}
-		return def
-	},
-}).Parse(`{{range .}}  {{.Key}}	{{deflt (.Tags.Get "default") (.Tags.Get "required")}}	{{.Tags.Get "desc"}}{{with .Tags.Get "accept"}} [{{.}}]{{end}}
-{{end}}`))
+		f := strings.Split(rec, "\x1f")
+		if len(f) != 5 {
+			return nil, fmt.Errorf("envconf: malformed variable record %q", rec)
+		}
+		vars = append(vars, Var{Key: f[0], Default: f[1], Required: f[2] == "true", Desc: f[3], Accept: f[4]})
+	}
+	return vars, nil
+}
 
 // Help writes the table of every variable of every section: name, default,
 // meaning and accepted values.
 func Help(w io.Writer, sections ...Section) error {
 	for _, s := range sections {
+		vars, err := Vars(s)
+		if err != nil {
+			return err
+		}
 		if _, err := fmt.Fprintf(w, "\n%s:\n", s.Title); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(w, 1, 4, 2, ' ', 0)
-		if err := envconfig.Usaget(Prefix, s.Spec, tw, helpTemplate); err != nil {
-			return err
+		for _, v := range vars {
+			def := v.Default
+			switch {
+			case v.Required:
+				def = "(required)"
+			case def == "":
+				def = "(empty)"
+			}
+			line := "  " + v.Key + "\t" + def + "\t" + v.Desc
+			if v.Accept != "" {
+				line += " [" + v.Accept + "]"
+			}
+			fmt.Fprintln(tw, line)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -125,11 +124,11 @@ func (m *Machine) findLeader() int {
 			if strings.TrimSpace(string(comm)) != "systemd" {
 				continue
 			}
-			if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && bytes.Contains(status, []byte("\nNSpid:\t")) {
-				for _, line := range strings.Split(string(status), "\n") {
-					if f := strings.Fields(line); len(f) >= 3 && f[0] == "NSpid:" && f[len(f)-1] == "1" {
-						return pid
-					}
+			status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			for line := range strings.SplitSeq(string(status), "\n") {
+				// pid 1 in the container's own PID namespace
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == "NSpid:" && f[len(f)-1] == "1" {
+					return pid
 				}
 			}
 		}
@@ -195,11 +194,9 @@ func (m *Machine) Console() string {
 // other than its systemd and nspawn's own.
 func (m *Machine) HostPIDs() []int {
 	var pids []int
-	for _, cg := range m.cgroups[:1] {
-		for _, pid := range cgroupPIDs(cg) {
-			if pid != m.leader && pid != m.cmd.Process.Pid {
-				pids = append(pids, pid)
-			}
+	for _, pid := range cgroupPIDs(m.cgroups[0]) { // every process is in each hierarchy
+		if pid != m.leader && pid != m.cmd.Process.Pid {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
