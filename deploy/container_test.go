@@ -213,7 +213,7 @@ func (c *imageCluster) testPID1(t *testing.T) {
 	// NSpid: the pid in each namespace from the host's down to the
 	// container's own.
 	nspid := strings.Fields(st["NSpid"])
-	if comm := procComm(pid); comm != "vipvisor" || len(nspid) < 2 || nspid[len(nspid)-1] != "1" {
+	if comm := procStatus(pid)["Name"]; comm != "vipvisor" || len(nspid) < 2 || nspid[len(nspid)-1] != "1" {
 		t.Errorf("the container's first process is %q, pid %q in its namespace; want vipvisor, 1", comm, st["NSpid"])
 	}
 	var want uint64
@@ -226,11 +226,11 @@ func (c *imageCluster) testPID1(t *testing.T) {
 	if st["NoNewPrivs"] != "1" {
 		t.Errorf("vipvisor's NoNewPrivs is %q, want 1", st["NoNewPrivs"])
 	}
-	kids := procChildren(pid)
-	if len(kids) != 1 || !strings.HasPrefix(procCmdline(kids[0]), "nginx: master process nginx -g daemon off;") {
+	kids := lab.Children(pid)
+	if len(kids) != 1 || !strings.HasPrefix(lab.Cmdline(kids[0]), "nginx: master process nginx -g daemon off;") {
 		t.Fatalf("vipvisor's children are %v, want one nginx master", describe(kids))
 	}
-	workers := procChildren(kids[0])
+	workers := lab.Children(kids[0])
 	if len(workers) != 2 {
 		t.Errorf("nginx's children are %v, want its 2 workers", describe(workers))
 	}
@@ -239,22 +239,22 @@ func (c *imageCluster) testPID1(t *testing.T) {
 
 func (c *imageCluster) testCrash(t *testing.T) {
 	pid := c.d.pid(nodeA)
-	kids := procChildren(pid)
+	kids := lab.Children(pid)
 	if len(kids) != 1 {
 		t.Fatalf("vipvisor's children are %v, want one nginx", describe(kids))
 	}
-	master, workers := kids[0], procChildren(kids[0])
+	master, workers := kids[0], lab.Children(kids[0])
 	syscall.Kill(master, syscall.SIGKILL)
 	// Without CAP_KILL, vipvisor could not end the workers, which run
 	// as nobody: they would keep port 80 and the new nginx could not bind.
 	lab.WaitFor(t, 10*time.Second, "a new nginx, and the old workers gone", func() bool {
-		kids := procChildren(pid)
+		kids := lab.Children(pid)
 		for _, w := range workers {
 			if !lab.Gone(w) {
 				return false
 			}
 		}
-		return len(kids) == 1 && kids[0] != master && strings.HasPrefix(procCmdline(kids[0]), "nginx: master")
+		return len(kids) == 1 && kids[0] != master && strings.HasPrefix(lab.Cmdline(kids[0]), "nginx: master")
 	})
 	c.waitServedBy("a", 5*time.Second)
 }
@@ -361,35 +361,9 @@ func procStatus(pid int) map[string]string {
 	return st
 }
 
-func procComm(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return strings.TrimSpace(string(b))
-}
-
-func procCmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-}
-
-// procChildren lists the live children of pid.
-func procChildren(pid int) []int {
-	var kids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		p, _ := strconv.Atoi(filepath.Base(dir))
-		if lab.Gone(p) {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(procStatus(p)["PPid"]); ppid == pid {
-			kids = append(kids, p)
-		}
-	}
-	return kids
-}
-
 func descendants(pid int) []int {
 	var all []int
-	for _, k := range procChildren(pid) {
+	for _, k := range lab.Children(pid) {
 		all = append(all, k)
 		all = append(all, descendants(k)...)
 	}
@@ -400,7 +374,7 @@ func descendants(pid int) []int {
 func describe(pids []int) string {
 	s := make([]string, len(pids))
 	for i, p := range pids {
-		s[i] = fmt.Sprintf("[%d %s]", p, procCmdline(p))
+		s[i] = fmt.Sprintf("[%d %s]", p, lab.Cmdline(p))
 	}
 	return strings.Join(s, " ")
 }

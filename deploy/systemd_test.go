@@ -136,8 +136,7 @@ func (c *unitCluster) aHasVIP() bool {
 func (c *unitCluster) processes(prefix string) []int {
 	var pids []int
 	for _, pid := range c.m.HostPIDs() {
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(string(cmdline), prefix) {
+		if strings.HasPrefix(lab.Cmdline(pid), prefix) {
 			pids = append(pids, pid)
 		}
 	}
@@ -148,8 +147,7 @@ func (c *unitCluster) processes(prefix string) []int {
 func (c *unitCluster) nginxLeft() []string {
 	var left []string
 	for _, pid := range c.m.HostPIDs() {
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if s := strings.ReplaceAll(string(cmdline), "\x00", " "); strings.HasPrefix(s, "nginx") || strings.Contains(s, "vipvisor") {
+		if s := lab.Cmdline(pid); strings.HasPrefix(s, "nginx") || strings.Contains(s, "vipvisor") {
 			left = append(left, fmt.Sprintf("%d %s", pid, s))
 		}
 	}

@@ -54,7 +54,7 @@ func (n *node) killMaster() (master int, workers []int) {
 	if master == 0 {
 		n.c.t.Fatal("no nginx master")
 	}
-	workers = children(master)
+	workers = lab.Children(master)
 	if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
 		n.c.t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestCrashedNginxIsRestartedAndKeepsTheVIP(t *testing.T) {
 	}
 	client.Stop()
 	for _, w := range workers {
-		if !gone(w) {
+		if !lab.Gone(w) {
 			t.Errorf("worker %d of the killed master lives on", w)
 		}
 	}
@@ -179,7 +179,7 @@ func TestCrashLoopYieldsThenRejoins(t *testing.T) {
 func TestHungNginxIsDetectedAndRestarted(t *testing.T) {
 	_, a, _ := healthNodes(t)
 	master := a.nginxMaster()
-	group := append([]int{master}, children(master)...)
+	group := append([]int{master}, lab.Children(master)...)
 	stopped := time.Now()
 	for _, pid := range group {
 		syscall.Kill(pid, syscall.SIGSTOP)
@@ -195,7 +195,7 @@ func TestHungNginxIsDetectedAndRestarted(t *testing.T) {
 	}
 	a.waitNewMaster(master)
 	for _, pid := range group {
-		if !gone(pid) {
+		if !lab.Gone(pid) {
 			t.Errorf("process %d of the hung nginx lives on", pid)
 		}
 	}
@@ -218,7 +218,7 @@ func (n *node) waitRestarted(old int) {
 	n.c.t.Helper()
 	lab.WaitFor(n.c.t, 10*time.Second, "nginx restarted", func() bool {
 		m := n.nginxMaster()
-		return m != 0 && m != old && !gone(m)
+		return m != 0 && m != old && !lab.Gone(m)
 	})
 }
 

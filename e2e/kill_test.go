@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -36,14 +35,9 @@ func (n *node) startEscaping(prio int, extra ...string) *vipvisor {
 func (n *node) processes() []string {
 	var out []string
 	for _, pid := range n.PIDs() {
-		out = append(out, fmt.Sprintf("%d %s", pid, cmdline(pid)))
+		out = append(out, fmt.Sprintf("%d %s", pid, lab.Cmdline(pid)))
 	}
 	return out
-}
-
-func cmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }
 
 // findProcess returns the pid of the process in n whose command line
@@ -51,7 +45,7 @@ func cmdline(pid int) string {
 func (n *node) findProcess(prefix string) int {
 	n.c.t.Helper()
 	for _, pid := range n.PIDs() {
-		if strings.HasPrefix(cmdline(pid), prefix) {
+		if strings.HasPrefix(lab.Cmdline(pid), prefix) {
 			return pid
 		}
 	}
@@ -138,15 +132,15 @@ func TestKill9WithTheGuardThenRestartEndsLeftovers(t *testing.T) {
 	a.v.cmd.Process.Kill()
 	<-a.v.done
 	c.waitServedBy(b, 5*time.Second)
-	if gone(worker) || gone(escapee) {
-		t.Fatalf("the test needs leftovers: worker gone %v, setsid process gone %v", gone(worker), gone(escapee))
+	if lab.Gone(worker) || lab.Gone(escapee) {
+		t.Fatalf("the test needs leftovers: worker gone %v, setsid process gone %v", lab.Gone(worker), lab.Gone(escapee))
 	}
 
 	first := a.v
 	a.startEscaping(150)
 	c.waitServedBy(a, 10*time.Second)
-	if !gone(worker) || !gone(escapee) {
-		t.Errorf("the new run left the old one's processes: worker %d gone %v, setsid process %d gone %v", worker, gone(worker), escapee, gone(escapee))
+	if !lab.Gone(worker) || !lab.Gone(escapee) {
+		t.Errorf("the new run left the old one's processes: worker %d gone %v, setsid process %d gone %v", worker, lab.Gone(worker), escapee, lab.Gone(escapee))
 	}
 	// Held steadily: taken once, never dropped while the old worker
 	// fought the new nginx for port 80.
@@ -203,7 +197,7 @@ func TestSecondVipvisorForTheSameVRIDIsRefused(t *testing.T) {
 	if !strings.Contains(second.log(), "another vipvisor runs for this interface and VRID") {
 		t.Errorf("the second vipvisor did not say why it stopped:\n%s", second.log())
 	}
-	if gone(nginx) {
+	if lab.Gone(nginx) {
 		t.Errorf("the second vipvisor ended the first one's nginx")
 	}
 	c.waitServedBy(a, time.Second)
@@ -218,7 +212,7 @@ func TestKilledGuardIsStartedAgain(t *testing.T) {
 	syscall.Kill(old, syscall.SIGKILL)
 	lab.WaitFor(t, 5*time.Second, "a new guard", func() bool {
 		for _, pid := range a.PIDs() {
-			if pid != old && strings.HasPrefix(cmdline(pid), "vipvisor-guard") {
+			if pid != old && strings.HasPrefix(lab.Cmdline(pid), "vipvisor-guard") {
 				return true
 			}
 		}
@@ -251,8 +245,8 @@ func TestCleanupEndsWhatAKilledRunLeft(t *testing.T) {
 	syscall.Kill(a.findProcess("vipvisor-guard"), syscall.SIGKILL)
 	a.v.cmd.Process.Kill()
 	<-a.v.done
-	if gone(worker) || !a.hasVIP() {
-		t.Fatalf("the test needs leftovers: worker gone %v, VIP held %v", gone(worker), a.hasVIP())
+	if lab.Gone(worker) || !a.hasVIP() {
+		t.Fatalf("the test needs leftovers: worker gone %v, VIP held %v", lab.Gone(worker), a.hasVIP())
 	}
 	cleanup()
 	a.waitNothingLeft(time.Second, "vipvisor _cleanup")

@@ -62,7 +62,7 @@ func TestStopTimeoutEndsAStubbornChild(t *testing.T) {
 		t.Errorf("stopped after %v, before the 500ms stop timeout", took)
 	}
 	ev.waitFor(t, "signal TERM")
-	if !gone(pid) {
+	if !lab.Gone(pid) {
 		t.Errorf("child %d outlived vipvisor", pid)
 	}
 	if !strings.Contains(v.log(), "killed by signal KILL") {
@@ -80,7 +80,7 @@ func TestSecondStopSignalKillsAtOnce(t *testing.T) {
 	if code := v.wait(5 * time.Second); code != 0 { // well before the 10s stop timeout
 		t.Errorf("exit code %d, want 0", code)
 	}
-	if !gone(pid) {
+	if !lab.Gone(pid) {
 		t.Errorf("child %d outlived vipvisor", pid)
 	}
 }
@@ -91,7 +91,7 @@ func TestChildDiesWithVipvisor(t *testing.T) {
 	pid := readyPID(t, ev)
 	v.signal(syscall.SIGKILL)
 	v.wait(5 * time.Second)
-	lab.WaitFor(t, 5*time.Second, "the child to die with vipvisor", func() bool { return gone(pid) })
+	lab.WaitFor(t, 5*time.Second, "the child to die with vipvisor", func() bool { return lab.Gone(pid) })
 }
 
 // TestReapsOrphansAsPID1 runs vipvisor as PID 1 of a new PID namespace, as
@@ -104,15 +104,15 @@ func TestReapsOrphansAsPID1(t *testing.T) {
 	// unshare's only child.
 	pid1 := childOf(t, v.cmd.Process.Pid)
 	lab.WaitFor(t, 5*time.Second, "the orphan to be handed to PID 1", func() bool {
-		return len(children(pid1)) == 2
+		return len(lab.Children(pid1)) == 2
 	})
 	lab.WaitFor(t, 5*time.Second, "the orphan to be reaped", func() bool {
-		for _, c := range children(pid1) {
-			if state, _ := procState(c); state == "Z" {
+		for _, c := range lab.Children(pid1) {
+			if state, _ := lab.ProcState(c); state == "Z" {
 				return false
 			}
 		}
-		return len(children(pid1)) == 1 // only the fake child is left
+		return len(lab.Children(pid1)) == 1 // only the fake child is left
 	})
 	// As PID 1, vipvisor gets only the signals it has handlers for.
 	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
@@ -136,27 +136,11 @@ func readyPID(t *testing.T, ev *events) int {
 	return pid
 }
 
-// children lists the pids whose parent is ppid.
-func children(ppid int) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, p := procState(pid); p == ppid {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 func childOf(t *testing.T, ppid int) int {
 	t.Helper()
 	var kids []int
 	lab.WaitFor(t, 5*time.Second, "unshare's child", func() bool {
-		kids = children(ppid)
+		kids = lab.Children(ppid)
 		return len(kids) == 1
 	})
 	return kids[0]

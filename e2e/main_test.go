@@ -163,26 +163,6 @@ func fakeEnv(t *testing.T, mode string, extra ...string) ([]string, *events) {
 	return append(env, extra...), ev
 }
 
-// procState returns the state letter and parent pid of pid from /proc, or
-// "" if it does not exist.
-func procState(pid int) (state string, ppid int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	fmt.Sscan(fields[1], &ppid)
-	return fields[0], ppid
-}
-
-// gone reports whether pid has ended: it no longer exists, or it is a
-// zombie waiting for a parent that is not vipvisor's concern.
-func gone(pid int) bool {
-	state, _ := procState(pid)
-	return state == "" || state == "Z"
-}
-
 // soloNode makes a lab of one node. Every vipvisor under test runs in a
 // network namespace the test made: its adverts, addresses and ARP never
 // reach the host's interfaces.

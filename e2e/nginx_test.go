@@ -80,7 +80,7 @@ func nginxProcsIn(t *testing.T, ns string) []int {
 	for _, f := range strings.Fields(string(out)) {
 		pid, _ := strconv.Atoi(f)
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(string(cmdline), "nginx") && !gone(pid) {
+		if strings.HasPrefix(string(cmdline), "nginx") && !lab.Gone(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -95,7 +95,7 @@ func (w *web) errorLog() string {
 func TestNginxRunsInTheForegroundAndStopsGracefully(t *testing.T) {
 	w := startWeb(t, "web1")
 	master := w.masterPID(t)
-	if _, ppid := procState(master); ppid != w.v.cmd.Process.Pid {
+	if _, ppid := lab.ProcState(master); ppid != w.v.cmd.Process.Pid {
 		t.Errorf("nginx master %d has parent %d, want vipvisor %d: it daemonized", master, ppid, w.v.cmd.Process.Pid)
 	}
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", master))
@@ -143,5 +143,5 @@ func TestNginxDiesWithVipvisor(t *testing.T) {
 	master := w.masterPID(t)
 	w.v.signal(syscall.SIGKILL)
 	w.v.wait(5 * time.Second)
-	lab.WaitFor(t, 5*time.Second, "nginx's master to die with vipvisor", func() bool { return gone(master) })
+	lab.WaitFor(t, 5*time.Second, "nginx's master to die with vipvisor", func() bool { return lab.Gone(master) })
 }

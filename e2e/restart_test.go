@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
 // crashRounds is how many times TestRestartNeverRacesTheOldWorkers kills
@@ -27,7 +29,7 @@ func TestRestartNeverRacesTheOldWorkers(t *testing.T) {
 		}
 		master = a.waitNewMaster(master)
 		for _, w := range workers {
-			if !gone(w) {
+			if !lab.Gone(w) {
 				t.Errorf("worker %d of the killed nginx %d runs on beside the new one", w, old)
 			}
 		}
