@@ -80,6 +80,11 @@ type nodeStatus struct {
 		Master   string            `json:"master"`
 		Drops    map[string]uint64 `json:"drops"`
 	} `json:"vrrp"`
+	Instances []struct {
+		Name   string `json:"name"`
+		State  string `json:"state"`
+		Master string `json:"master"`
+	} `json:"instances"`
 }
 
 // status asks vipvisor on n for its state, from inside n's namespace.
@@ -148,19 +153,27 @@ func (c *cluster) waitSoleHolder(want *node, others ...*node) {
 
 // keepalived is a keepalived 2.2 peer on a node, with nginx beside it.
 type keepalived struct {
-	n     *node
-	cmd   *exec.Cmd
-	done  chan struct{}
-	state string // file its notify script writes the state to
+	n    *node
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // kaOpts are the settings a keepalived peer shares with vipvisor.
 type kaOpts struct {
-	version  int
-	interval string // advert_int, in seconds: "1", "0.1"
-	pass     string // v2 password
-	peers    []*node
-	prio     int
+	version   int
+	interval  string // advert_int, in seconds: "1", "0.1"
+	pass      string // v2 password
+	peers     []*node
+	prio      int
+	instances []kaInstance // empty: VI_51 with the cluster's VIP and prio
+}
+
+// kaInstance is one vrrp_instance block of a keepalived peer.
+type kaInstance struct {
+	name string
+	vrid int
+	prio int
+	vip  netip.Prefix
 }
 
 // startKeepalived runs keepalived in the foreground on n, VRRP only.
@@ -168,9 +181,10 @@ func (n *node) startKeepalived(o kaOpts) *keepalived {
 	t := n.c.t
 	t.Helper()
 	conf := filepath.Join(n.dir, "keepalived.conf")
-	k := &keepalived{n: n, done: make(chan struct{}), state: filepath.Join(n.dir, "ka.state")}
+	k := &keepalived{n: n, done: make(chan struct{})}
 	notify := filepath.Join(n.dir, "ka-notify.sh")
-	writeFile(t, notify, fmt.Sprintf("#!/bin/sh\necho \"$3\" > %s\n", k.state), 0o755)
+	// Each instance's state goes to a file of its own, ka.<name>.state.
+	writeFile(t, notify, fmt.Sprintf("#!/bin/sh\necho \"$3\" > %s/ka.\"$2\".state\n", n.dir), 0o755)
 	writeFile(t, conf, n.keepalivedConf(o, notify), 0o644)
 	k.cmd = n.Command("keepalived", "-n", "-l", "-D", "-P", "-f", conf,
 		"-p", filepath.Join(n.dir, "ka.pid"), "-r", filepath.Join(n.dir, "vrrp.pid"), "-c", filepath.Join(n.dir, "chk.pid"))
@@ -204,25 +218,35 @@ func (n *node) startKeepalived(o kaOpts) *keepalived {
 func (n *node) keepalivedConf(o kaOpts, notify string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n\trouter_id %s\n\tscript_user root\n\tenable_script_security\n}\n", n.Name)
-	fmt.Fprintf(&b, "vrrp_instance VI_51 {\n\tversion %d\n\tstate BACKUP\n\tinterface eth0\n\tvirtual_router_id 51\n", o.version)
-	fmt.Fprintf(&b, "\tpriority %d\n\tadvert_int %s\n\tnotify %s\n", o.prio, o.interval, notify)
-	if o.pass != "" {
-		fmt.Fprintf(&b, "\tauthentication {\n\t\tauth_type PASS\n\t\tauth_pass %s\n\t}\n", o.pass)
+	instances := o.instances
+	if len(instances) == 0 {
+		instances = []kaInstance{{name: "VI_51", vrid: 51, prio: o.prio, vip: n.c.vip}}
 	}
-	if len(o.peers) > 0 {
-		fmt.Fprintf(&b, "\tunicast_src_ip %s\n\tunicast_peer {\n", n.Addr.Addr())
-		for _, p := range o.peers {
-			fmt.Fprintf(&b, "\t\t%s\n", p.Addr.Addr())
+	for _, in := range instances {
+		fmt.Fprintf(&b, "vrrp_instance %s {\n\tversion %d\n\tstate BACKUP\n\tinterface eth0\n\tvirtual_router_id %d\n", in.name, o.version, in.vrid)
+		fmt.Fprintf(&b, "\tpriority %d\n\tadvert_int %s\n\tnotify %s\n", in.prio, o.interval, notify)
+		if o.pass != "" {
+			fmt.Fprintf(&b, "\tauthentication {\n\t\tauth_type PASS\n\t\tauth_pass %s\n\t}\n", o.pass)
 		}
-		b.WriteString("\t}\n")
+		if len(o.peers) > 0 {
+			fmt.Fprintf(&b, "\tunicast_src_ip %s\n\tunicast_peer {\n", n.Addr.Addr())
+			for _, p := range o.peers {
+				fmt.Fprintf(&b, "\t\t%s\n", p.Addr.Addr())
+			}
+			b.WriteString("\t}\n")
+		}
+		fmt.Fprintf(&b, "\tvirtual_ipaddress {\n\t\t%s\n\t}\n}\n", in.vip)
 	}
-	fmt.Fprintf(&b, "\tvirtual_ipaddress {\n\t\t%s\n\t}\n}\n", n.c.vip)
 	return b.String()
 }
 
-// kaState is the state keepalived last reported to its notify script.
-func (k *keepalived) kaState() string {
-	b, _ := os.ReadFile(k.state)
+// kaState is the state keepalived last reported to its notify script for
+// VI_51, the instance of a one-instance peer.
+func (k *keepalived) kaState() string { return k.stateOf("VI_51") }
+
+// stateOf is the state keepalived last reported for the instance name.
+func (k *keepalived) stateOf(name string) string {
+	b, _ := os.ReadFile(filepath.Join(k.n.dir, "ka."+name+".state"))
 	return strings.TrimSpace(string(b))
 }
 

@@ -54,11 +54,16 @@ const GuardArg = guardArg
 
 // GuardSpec is what the guard must undo when vipvisor is gone.
 type GuardSpec struct {
-	Cgroup    string         `json:"cgroup,omitempty"` // the child's cgroup directory
+	Cgroup  string   `json:"cgroup,omitempty"` // the child's cgroup directory
+	VIPs    []VIPSet `json:"vips,omitempty"`   // one per instance but the address owner's
+	State   string   `json:"state,omitempty"`  // the run's state file, removed last
+	LogJSON bool     `json:"log_json,omitempty"`
+}
+
+// VIPSet is one instance's VIPs, removed from its interface.
+type VIPSet struct {
 	Interface string         `json:"interface"`
-	VIPs      []netip.Prefix `json:"vips,omitempty"`  // removed from Interface; empty for the address owner
-	State     string         `json:"state,omitempty"` // the run's state file, removed last
-	LogJSON   bool           `json:"log_json,omitempty"`
+	VIPs      []netip.Prefix `json:"vips"`
 }
 
 // guardRestartAfter spaces out restarts of a guard that keeps dying; one
@@ -259,9 +264,7 @@ func cleanUp(spec GuardSpec, pgid int, log *slog.Logger) {
 			cg.Remove()
 		}
 	}
-	if len(spec.VIPs) > 0 {
-		removeVIPs(spec, log)
-	}
+	removeVIPs(spec, log)
 	if spec.State != "" {
 		os.Remove(spec.State)
 	}
@@ -277,23 +280,23 @@ func EndRun(spec GuardSpec, log *slog.Logger) {
 			log.Warn("could not read what the run left", "err", err)
 		}
 	}
-	if len(spec.VIPs) > 0 {
-		removeVIPs(spec, log)
-	}
+	removeVIPs(spec, log)
 }
 
 func removeVIPs(spec GuardSpec, log *slog.Logger) {
-	vips, err := vrrp.NewVIPs(spec.Interface, spec.VIPs, nil)
-	if err != nil {
-		log.Error("vipvisor is gone and its VIPs could not be checked", "err", err)
-		return
-	}
-	defer vips.Close()
-	removed, err := vips.RemoveStale()
-	if len(removed) > 0 {
-		log.Warn("vipvisor is gone: removed its VIPs", "iface", spec.Interface, "vips", fmt.Sprint(removed))
-	}
-	if err != nil {
-		log.Error("vipvisor is gone and removing its VIPs failed", "err", err)
+	for _, set := range spec.VIPs {
+		vips, err := vrrp.NewVIPs(set.Interface, set.VIPs, nil)
+		if err != nil {
+			log.Error("vipvisor is gone and its VIPs could not be checked", "err", err)
+			continue
+		}
+		removed, err := vips.RemoveStale()
+		vips.Close()
+		if len(removed) > 0 {
+			log.Warn("vipvisor is gone: removed its VIPs", "iface", set.Interface, "vips", fmt.Sprint(removed))
+		}
+		if err != nil {
+			log.Error("vipvisor is gone and removing its VIPs failed", "err", err)
+		}
 	}
 }

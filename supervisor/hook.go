@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,12 +18,11 @@ import (
 const hookTimeout = 30 * time.Second
 
 // Hook runs the VIPVISOR_NOTIFY command on every VRRP state change, with
-// keepalived's arguments: INSTANCE VI_<vrid> MASTER|BACKUP|FAULT|STOP
+// keepalived's arguments: INSTANCE <name> MASTER|BACKUP|FAULT|STOP
 // <priority>. Runs happen one at a time in the order of the changes, on a
 // goroutine of their own: a slow command never holds up the protocol.
 type Hook struct {
 	argv   []string
-	vrid   int
 	reaper *Reaper
 	log    *slog.Logger
 	queue  chan vrrp.Change
@@ -34,11 +32,11 @@ type Hook struct {
 }
 
 // NewHook returns a Hook for argv, or nil when argv is empty.
-func NewHook(argv []string, vrid int, r *Reaper, log *slog.Logger) *Hook {
+func NewHook(argv []string, r *Reaper, log *slog.Logger) *Hook {
 	if len(argv) == 0 {
 		return nil
 	}
-	h := &Hook{argv: argv, vrid: vrid, reaper: r, log: log, queue: make(chan vrrp.Change, 64), done: make(chan struct{}), timeout: hookTimeout}
+	h := &Hook{argv: argv, reaper: r, log: log, queue: make(chan vrrp.Change, 64), done: make(chan struct{}), timeout: hookTimeout}
 	go h.drain()
 	return h
 }
@@ -70,9 +68,10 @@ func (h *Hook) drain() {
 	}
 }
 
-// Args returns the arguments keepalived gives a notify script.
+// Args returns the arguments keepalived gives a notify script; the
+// instance's name is its own (VI_<vrid> for a plain configuration).
 func (h *Hook) Args(c vrrp.Change) []string {
-	return []string{"INSTANCE", fmt.Sprintf("VI_%d", h.vrid), c.To.String(), strconv.Itoa(int(c.Priority))}
+	return []string{"INSTANCE", c.Instance, c.To.String(), strconv.Itoa(int(c.Priority))}
 }
 
 func (h *Hook) run(c vrrp.Change) {

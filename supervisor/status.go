@@ -3,6 +3,7 @@ package supervisor
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -15,12 +16,42 @@ import (
 // Status is a snapshot of vipvisor's state, served at /status and read by
 // `vipvisor status`. The driver loop publishes a new one on every change.
 type Status struct {
-	Version     string              `json:"version"`
-	Stopping    bool                `json:"stopping"`
-	Yielded     bool                `json:"yielded"`      // the child failed again: VRRP is in FAULT for it
-	GatewayDown bool                `json:"gateway_down"` // TRACK_GATEWAY does not answer
-	VRRP        vrrp.InstanceStatus `json:"vrrp"`
-	Child       ChildStatus         `json:"child"`
+	Version     string `json:"version"`
+	Stopping    bool   `json:"stopping"`
+	Yielded     bool   `json:"yielded"`      // the child failed again: VRRP is in FAULT for it
+	GatewayDown bool   `json:"gateway_down"` // TRACK_GATEWAY does not answer
+	// VRRP is the first instance: the only one without VIPVISOR_INSTANCES.
+	VRRP vrrp.InstanceStatus `json:"vrrp"`
+	// Instances is every instance, in the order of VIPVISOR_INSTANCES.
+	Instances []vrrp.InstanceStatus `json:"instances"`
+	Child     ChildStatus           `json:"child"`
+}
+
+func (s *Status) setVRRP(all []vrrp.InstanceStatus) {
+	s.Instances = all
+	s.VRRP = vrrp.InstanceStatus{}
+	if len(all) > 0 {
+		s.VRRP = all[0]
+	}
+}
+
+// all returns every instance: Instances, or VRRP in a snapshot made
+// without them.
+func (s Status) all() []vrrp.InstanceStatus {
+	if len(s.Instances) == 0 {
+		return []vrrp.InstanceStatus{s.VRRP}
+	}
+	return s.Instances
+}
+
+// fault reports whether any instance is in FAULT.
+func (s Status) fault() bool {
+	for _, v := range s.all() {
+		if v.State == "FAULT" {
+			return true
+		}
+	}
+	return false
 }
 
 // ChildStatus is the child's part of Status.
@@ -45,9 +76,23 @@ const splitBrainShown = time.Minute
 
 // Summary is the one line systemd shows as the unit's status: VRRP
 // state, priority and master, a split brain detected in the last minute
-// ("split brain 3s ago with 10.77.0.12"), then the child's state.
+// ("split brain 3s ago with 10.77.0.12"), then the child's state. With
+// several instances each is named, and their parts are separated by ";".
 func (s Status) Summary() string {
-	v := s.VRRP
+	var parts []string
+	all := s.all()
+	for _, v := range all {
+		part := instanceSummary(v)
+		if len(all) > 1 {
+			part = v.Name + " " + part
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; ") + s.childSummary()
+}
+
+// instanceSummary is one instance's part of Summary.
+func instanceSummary(v vrrp.InstanceStatus) string {
 	line := fmt.Sprintf("%s prio %d", v.State, v.Priority)
 	if v.Master != "" && v.Master != v.Primary {
 		line += ", master " + v.Master
@@ -58,10 +103,16 @@ func (s Status) Summary() string {
 	if ago := time.Since(v.SplitBrainAt); !v.SplitBrainAt.IsZero() && ago < splitBrainShown {
 		line += fmt.Sprintf("; split brain %v ago with %s", max(ago, 0).Round(time.Second), v.SplitBrainWith)
 	}
+	return line
+}
+
+// childSummary is the child's part of Summary.
+func (s Status) childSummary() string {
+	line := ""
 	c := s.Child
 	switch {
 	case s.Stopping:
-		return line + "; stopping " + c.Command
+		return "; stopping " + c.Command
 	case c.Running && c.Healthy:
 		line += fmt.Sprintf("; %s healthy (pid %d)", c.Command, c.PID)
 	case c.Running:
@@ -79,9 +130,8 @@ func (s Status) Summary() string {
 }
 
 // StatusHandler serves /status (JSON), /metrics (Prometheus text format)
-// and /healthz (200 while the child is healthy and VRRP is not in FAULT,
-// else 503) from snapshots that
-// status returns.
+// and /healthz (200 while the child is healthy and no instance is in
+// FAULT, else 503) from snapshots that status returns.
 func StatusHandler(status func() Status) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
@@ -92,7 +142,7 @@ func StatusHandler(status func() Status) http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		s := status()
-		if !s.Child.Healthy || s.Stopping || s.VRRP.State == "FAULT" {
+		if !s.Child.Healthy || s.Stopping || s.fault() {
 			http.Error(w, s.Summary(), http.StatusServiceUnavailable)
 			return
 		}
@@ -111,24 +161,50 @@ func writeMetrics(w http.ResponseWriter, s Status) {
 	}
 	fmt.Fprintf(w, "# HELP vipvisor_build_info Build information.\n# TYPE vipvisor_build_info gauge\nvipvisor_build_info{version=%q} 1\n", s.Version)
 	metric("vipvisor_child_up", "gauge", "1 while the child process runs.", b2i(s.Child.Running))
-	metric("vipvisor_vrrp_master", "gauge", "1 while this node is the VRRP master.", b2i(s.VRRP.State == "MASTER"))
-	metric("vipvisor_vrrp_priority", "gauge", "The priority this node advertises.", s.VRRP.Priority)
-	fmt.Fprintf(w, "# HELP vipvisor_vrrp_state The VRRP state, 1 for the current one.\n# TYPE vipvisor_vrrp_state gauge\n")
-	for _, st := range []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"} {
-		fmt.Fprintf(w, "vipvisor_vrrp_state{state=%q} %d\n", st, b2i(s.VRRP.State == st))
-	}
-	fmt.Fprintf(w, "# HELP vipvisor_vrrp_dropped_adverts_total Received adverts dropped, by reason.\n# TYPE vipvisor_vrrp_dropped_adverts_total counter\n")
-	for _, reason := range slices.Sorted(maps.Keys(s.VRRP.Drops)) {
-		fmt.Fprintf(w, "vipvisor_vrrp_dropped_adverts_total{reason=%q} %d\n", reason, s.VRRP.Drops[reason])
-	}
-	for _, c := range vrrpCounters {
-		metric("vipvisor_vrrp_"+c.key+"_total", "counter", c.help, s.VRRP.Counters[c.key])
-	}
+	writeVRRPMetrics(w, s.all())
 	metric("vipvisor_child_starts_total", "counter", "Child processes started, the first included.", s.Child.Starts)
 	metric("vipvisor_child_crashes_total", "counter", "Child runs that ended on their own.", s.Child.Crashes)
 	metric("vipvisor_child_healthy", "gauge", "1 while the child passes its probes.", b2i(s.Child.Healthy))
 	metric("vipvisor_child_restarts", "gauge", "Restarts used in the current RESTART_WINDOW.", s.Child.Restarts)
 	metric("vipvisor_yielded", "gauge", "1 while this node yields the VIP because the child failed again.", b2i(s.Yielded))
+}
+
+// writeVRRPMetrics writes the series of every instance, each labelled
+// with the instance's name and VRID.
+func writeVRRPMetrics(w io.Writer, all []vrrp.InstanceStatus) {
+	header := func(name, kind, help string) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+	}
+	series := func(v vrrp.InstanceStatus, name, extra string, value any) {
+		fmt.Fprintf(w, "%s{instance=%q,vrid=\"%d\"%s} %v\n", name, v.Name, v.VRID, extra, value)
+	}
+	header("vipvisor_vrrp_master", "gauge", "1 while this node is the VRRP master.")
+	for _, v := range all {
+		series(v, "vipvisor_vrrp_master", "", b2i(v.State == "MASTER"))
+	}
+	header("vipvisor_vrrp_priority", "gauge", "The priority this node advertises.")
+	for _, v := range all {
+		series(v, "vipvisor_vrrp_priority", "", v.Priority)
+	}
+	header("vipvisor_vrrp_state", "gauge", "The VRRP state, 1 for the current one.")
+	for _, v := range all {
+		for _, st := range []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOP"} {
+			series(v, "vipvisor_vrrp_state", fmt.Sprintf(",state=%q", st), b2i(v.State == st))
+		}
+	}
+	header("vipvisor_vrrp_dropped_adverts_total", "counter", "Received adverts dropped, by reason.")
+	for _, v := range all {
+		for _, reason := range slices.Sorted(maps.Keys(v.Drops)) {
+			series(v, "vipvisor_vrrp_dropped_adverts_total", fmt.Sprintf(",reason=%q", reason), v.Drops[reason])
+		}
+	}
+	for _, c := range vrrpCounters {
+		name := "vipvisor_vrrp_" + c.key + "_total"
+		header(name, "counter", c.help)
+		for _, v := range all {
+			series(v, name, "", v.Counters[c.key])
+		}
+	}
 }
 
 // vrrpCounters are the keys of vrrp.InstanceStatus.Counters, each

@@ -18,15 +18,15 @@ import (
 // ErrGaveUp is returned by Run when ON_YIELD=exit gave up on the child.
 var ErrGaveUp = errors.New("gave up on the child")
 
-// Router is the VRRP instance as the supervisor drives it; vrrp.Instance
-// is the real one.
+// Router is the node's VRRP instances as the supervisor drives them, all
+// at once; vrrp.Group is the real one.
 type Router interface {
 	Run(ctx context.Context) error
 	SetHealthy(healthy bool)
 	SetFault(source string, on bool)
 	Shutdown() <-chan struct{}
 	Changes() <-chan vrrp.Change
-	Status() vrrp.InstanceStatus
+	Status() []vrrp.InstanceStatus
 }
 
 // Process is the supervised child as the driver uses it: one run at a
@@ -108,7 +108,8 @@ func New(p Parts, cfg *Config, log *slog.Logger, version string) *Supervisor {
 		policy: newPolicy(cfg), log: log, now: time.Now, newTimer: newRealTimer,
 		signals: make(chan os.Signal, 8), verdicts: make(chan probes.Verdict), gwVerdicts: make(chan probes.Verdict),
 	}
-	s.current = Status{Version: version, Child: ChildStatus{Command: p.Child.Name(), RestartsAllowed: cfg.Restarts}, VRRP: p.Router.Status()}
+	s.current = Status{Version: version, Child: ChildStatus{Command: p.Child.Name(), RestartsAllowed: cfg.Restarts}}
+	s.current.setVRRP(p.Router.Status())
 	snap := s.current
 	s.status.Store(&snap)
 	return s
@@ -118,7 +119,7 @@ func New(p Parts, cfg *Config, log *slog.Logger, version string) *Supervisor {
 // are now; it is safe to call from any goroutine.
 func (s *Supervisor) Status() Status {
 	snap := *s.status.Load()
-	snap.VRRP = s.router.Status()
+	snap.setVRRP(s.router.Status())
 	return snap
 }
 
@@ -246,7 +247,7 @@ func (s *Supervisor) loop(ctx context.Context, routerDone <-chan error) error {
 			s.notifier.Watchdog()
 			pinger.Reset(interval)
 		case <-refresh:
-			s.current.VRRP = s.router.Status()
+			s.current.setVRRP(s.router.Status())
 			s.publish()
 			refresher.Reset(statusRefresh)
 		}
@@ -278,7 +279,7 @@ func (s *Supervisor) drainChanges() {
 
 func (s *Supervisor) changed(c vrrp.Change) {
 	s.hook.Notify(c)
-	s.current.VRRP = s.router.Status()
+	s.current.setVRRP(s.router.Status())
 	s.publish()
 }
 

@@ -43,14 +43,14 @@ func (r *fakeRouter) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (r *fakeRouter) SetHealthy(h bool)             { r.record(fmt.Sprintf("healthy %v", h)) }
 func (r *fakeRouter) SetFault(src string, on bool)  { r.record(fmt.Sprintf("fault %s %v", src, on)) }
 func (r *fakeRouter) Changes() <-chan vrrp.Change   { return r.changes }
-func (r *fakeRouter) Status() vrrp.InstanceStatus {
+func (r *fakeRouter) Status() []vrrp.InstanceStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := vrrp.InstanceStatus{State: "MASTER", Priority: 100}
+	st := vrrp.InstanceStatus{Name: "VI_51", VRID: 51, State: "MASTER", Priority: 100}
 	if !r.split.IsZero() {
 		st.SplitBrainAt, st.SplitBrainWith = r.split, "10.0.0.2"
 	}
-	return st
+	return []vrrp.InstanceStatus{st}
 }
 
 // splitBrain makes Status report a split brain found now.
@@ -173,19 +173,20 @@ func TestHookRunsInOrderWithKeepalivedArguments(t *testing.T) {
 	// Each run sleeps a little, so a hook that ran them concurrently
 	// would interleave them.
 	os.WriteFile(script, []byte("#!/bin/sh\nsleep 0.05\necho \"$*\" >> "+out+"\n"), 0o755)
-	h := NewHook([]string{script, "--tag", "web"}, 51, testReaper, quietLog())
+	h := NewHook([]string{script, "--tag", "web"}, testReaper, quietLog())
 	for _, c := range []vrrp.Change{
-		{From: vrrp.Init, To: vrrp.Backup, Priority: 100},
-		{From: vrrp.Backup, To: vrrp.Master, Priority: 100},
-		{From: vrrp.Master, To: vrrp.Fault, Priority: 100},
-		{From: vrrp.Fault, To: vrrp.Stopped, Priority: 100},
+		{Instance: "VI_51", From: vrrp.Init, To: vrrp.Backup, Priority: 100},
+		{Instance: "VI_51", From: vrrp.Backup, To: vrrp.Master, Priority: 100},
+		{Instance: "web2", From: vrrp.Init, To: vrrp.Backup, Priority: 90},
+		{Instance: "VI_51", From: vrrp.Master, To: vrrp.Fault, Priority: 100},
+		{Instance: "VI_51", From: vrrp.Fault, To: vrrp.Stopped, Priority: 100},
 	} {
 		h.Notify(c)
 	}
 	h.Close()
 	b, _ := os.ReadFile(out)
 	want := []string{
-		"--tag web INSTANCE VI_51 BACKUP 100", "--tag web INSTANCE VI_51 MASTER 100",
+		"--tag web INSTANCE VI_51 BACKUP 100", "--tag web INSTANCE VI_51 MASTER 100", "--tag web INSTANCE web2 BACKUP 90",
 		"--tag web INSTANCE VI_51 FAULT 100", "--tag web INSTANCE VI_51 STOP 100",
 	}
 	if got := strings.Split(strings.TrimSpace(string(b)), "\n"); !slices.Equal(got, want) {
@@ -200,7 +201,7 @@ func TestHookTimeoutKillsTheGroup(t *testing.T) {
 	// The script's background child is in its process group and must die
 	// with it.
 	os.WriteFile(script, []byte("#!/bin/sh\nsleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755)
-	h := NewHook([]string{script}, 51, testReaper, quietLog())
+	h := NewHook([]string{script}, testReaper, quietLog())
 	h.timeout = 200 * time.Millisecond
 	began := time.Now()
 	h.Notify(vrrp.Change{To: vrrp.Master, Priority: 100})

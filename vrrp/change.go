@@ -8,6 +8,7 @@ import (
 // Change is a state transition, as the supervisor reports it: to NOTIFY,
 // to systemd and to the log.
 type Change struct {
+	Instance string // Config.DisplayName
 	From, To State
 	Priority uint8      // effective priority at the time
 	Master   netip.Addr // the master as known after the change
@@ -16,6 +17,7 @@ type Change struct {
 
 // InstanceStatus is a snapshot of the instance for /status and STATUS=.
 type InstanceStatus struct {
+	Name     string            `json:"name"` // Config.DisplayName
 	State    string            `json:"state"`
 	Priority uint8             `json:"priority"`
 	Master   string            `json:"master,omitempty"`

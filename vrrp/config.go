@@ -37,7 +37,21 @@ type Config struct {
 	AuthPass       string        `split_words:"true" accept:"at most 8 characters, VERSION=2 only" desc:"v2 simple password"`
 	GARPRepeat     int           `split_words:"true" default:"5" accept:"0-255" desc:"gratuitous ARPs sent per VIP on becoming master"`
 	GARPRefresh    time.Duration `split_words:"true" default:"0s" accept:"0s (off), or 1s-24h" desc:"while master, re-announce the VIPs this often"`
-	Notify         envconf.Words `accept:"a command line" desc:"command run on every state change with: INSTANCE VI_<vrid> MASTER|BACKUP|FAULT|STOP <priority>"`
+	Notify         envconf.Words `scope:"shared" accept:"a command line" desc:"command run on every state change with: INSTANCE <name> MASTER|BACKUP|FAULT|STOP <priority>; the name is VI_<vrid>, or the instance's"`
+	Instances      envconf.Names `scope:"shared" accept:"comma list of names of 1-15 lower-case letters, digits or -" desc:"several virtual routers in one process: each name reads VIPVISOR_<NAME>_<VAR> for the variables above but NOTIFY, with VIPVISOR_<VAR> as default"`
+
+	// Name is the instance's name in VIPVISOR_INSTANCES, empty for the
+	// one instance of a plain configuration.
+	Name string `ignored:"true"`
+}
+
+// DisplayName is the instance's name as NOTIFY, /status and the log give
+// it: its name in VIPVISOR_INSTANCES, else keepalived's VI_<vrid>.
+func (c *Config) DisplayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return fmt.Sprintf("VI_%d", c.VRID)
 }
 
 // Validate checks ranges and the rules that tie variables together. Each

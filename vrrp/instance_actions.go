@@ -112,7 +112,7 @@ func (i *Instance) transition(now time.Time, t Transition) {
 		i.counters.inc(ctrReleaseMaster)
 		i.unwatchARP()
 	}
-	c := Change{From: t.From, To: t.To, Priority: i.m.EffectivePriority(), Master: i.m.Master(), At: now}
+	c := Change{Instance: i.cfg.DisplayName(), From: t.From, To: t.To, Priority: i.m.EffectivePriority(), Master: i.m.Master(), At: now}
 	i.log.Info("vrrp state", "from", t.From.String(), "to", t.To.String(), "priority", c.Priority, "master", addrString(c.Master))
 	i.publish()
 	select {
@@ -251,6 +251,7 @@ func (i *Instance) refreshStatus() {
 
 func (i *Instance) publish() {
 	s := &InstanceStatus{
+		Name:           i.cfg.DisplayName(),
 		State:          i.m.State().String(),
 		Priority:       i.m.EffectivePriority(),
 		Master:         addrString(i.m.Master()),

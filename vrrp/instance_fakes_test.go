@@ -191,11 +191,17 @@ func testConfig(prio int) *Config {
 }
 
 func (h *hub) start(t *testing.T, ctx context.Context, primary string, cfg *Config) *node {
+	n := h.prepare(primary, cfg)
+	go func() { n.errc <- n.Run(ctx) }()
+	return n
+}
+
+// prepare makes a node on the hub without running it.
+func (h *hub) prepare(primary string, cfg *Config) *node {
 	ops := &opLog{}
 	n := &node{conn: h.conn(primary, cfg, ops), addrs: &fakeAddrs{log: ops, up: true, events: make(chan LinkEvent, 8)},
 		arp: newFakeARP(ops), ops: ops, errc: make(chan error, 1)}
 	n.Instance = newInstance(cfg, n.conn, n.addrs, n.arp, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go func() { n.errc <- n.Run(ctx) }()
 	return n
 }
 

@@ -53,8 +53,23 @@ Usage:
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 configuration error,
 3 gave up on the child (VIPVISOR_ON_YIELD=exit).
 
+` + instancesHelp + `
+
 Environment (unknown VIPVISOR_* variables are an error):
 `
+
+// instancesHelp explains VIPVISOR_INSTANCES, for help and the manual.
+const instancesHelp = `Several virtual routers (active/active, or an IPv4 and an IPv6 one):
+VIPVISOR_INSTANCES=web1,web2 runs one VRRP instance per name, all tied to
+the one child. Instance web1 reads VIPVISOR_WEB1_<VAR> for each VRRP
+variable but NOTIFY and INSTANCES, with VIPVISOR_<VAR> as its default:
+  VIPVISOR_INTERFACE=eth0 VIPVISOR_INSTANCES=web1,web2
+  VIPVISOR_WEB1_VRID=51 VIPVISOR_WEB1_VIPS=192.0.2.100/24 VIPVISOR_WEB1_PRIORITY=150
+  VIPVISOR_WEB2_VRID=52 VIPVISOR_WEB2_VIPS=192.0.2.101/24 VIPVISOR_WEB2_PRIORITY=100
+No two instances of one address family on one interface share a VRID. A
+child that fails again puts every instance in FAULT; NOTIFY gets the
+instance's name. Probes and TRACK_GATEWAY are one for all (the gateway is
+asked on the first instance's interface).`
 
 func help(w io.Writer) error {
 	fmt.Fprint(w, usage)

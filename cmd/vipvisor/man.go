@@ -132,6 +132,7 @@ func manEnvironment(p func(format string, args ...any)) error {
 	p(".SH ENVIRONMENT\n%s\n", roffText("All names start with VIPVISOR_. Unknown VIPVISOR_* variables are "+
 		"an error, so that a typo does not pass silently, and names without the prefix are never read. "+
 		"Numbers are decimal: 051 is 51; 0x, 0o, 0b, _, + and blanks are errors."))
+	p(".PP\n.nf\n%s\n.fi\n", roffEscape(instancesHelp))
 	for _, s := range new(Settings).sections() {
 		vars, err := envconf.Vars(s)
 		if err != nil {

@@ -26,7 +26,7 @@ func protect(s *Settings, child *supervisor.Child, r *supervisor.Reaper, log *sl
 	if os.Getpid() == 1 {
 		return func() {}, nil
 	}
-	id := supervisor.RunIdentity(s.VRRP.Interface, s.VRRP.VRID)
+	id := runIdentity(s)
 	statePath := statePath(s)
 	if err := supervisor.Lock(statePath); err != nil {
 		if errors.Is(err, supervisor.ErrAlreadyRunning) {
@@ -85,17 +85,25 @@ func childCgroup(id string, log *slog.Logger) *supervisor.Cgroup {
 
 // guardSpec is what must be undone should this run be killed.
 func guardSpec(s *Settings, statePath string) supervisor.GuardSpec {
-	spec := supervisor.GuardSpec{Interface: s.VRRP.Interface, State: statePath, LogJSON: s.Ops.LogFormat == "json"}
-	if s.VRRP.Priority != 255 {
-		// The address owner's VIPs are its own addresses: never removed.
-		spec.VIPs = s.VRRP.VIPS
+	spec := supervisor.GuardSpec{State: statePath, LogJSON: s.Ops.LogFormat == "json"}
+	for _, c := range s.Routers() {
+		if c.Priority != 255 {
+			// The address owner's VIPs are its own addresses: never removed.
+			spec.VIPs = append(spec.VIPs, supervisor.VIPSet{Interface: c.Interface, VIPs: c.VIPS})
+		}
 	}
 	return spec
 }
 
 // statePath is the run's state file; its lock file lies beside it.
 func statePath(s *Settings) string {
-	return filepath.Join(supervisor.StateDir, supervisor.RunIdentity(s.VRRP.Interface, s.VRRP.VRID)+".json")
+	return filepath.Join(supervisor.StateDir, runIdentity(s)+".json")
+}
+
+// runIdentity names the run by its first instance's interface and VRID.
+func runIdentity(s *Settings) string {
+	first := s.Routers()[0]
+	return supervisor.RunIdentity(first.Interface, first.VRID)
 }
 
 // cleanup is `vipvisor _cleanup`, the systemd unit's ExecStopPost: once

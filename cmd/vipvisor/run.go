@@ -39,7 +39,7 @@ func run(args []string) error {
 	defer cancel()
 	reaper := supervisor.NewReaper(log)
 	go reaper.Run(ctx)
-	router, err := vrrp.NewInstance(&s.VRRP, log)
+	router, err := vrrp.NewGroup(s.Routers(), log)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func run(args []string) error {
 	sup := supervisor.New(supervisor.Parts{
 		Child:    child,
 		Router:   router,
-		Hook:     supervisor.NewHook(s.VRRP.Notify, s.VRRP.VRID, reaper, log),
+		Hook:     supervisor.NewHook(s.VRRP.Notify, reaper, log),
 		Notifier: supervisor.NewNotifier(log),
 		Health:   childProber(s, reaper, log),
 		Gateway:  gateway,
@@ -73,7 +73,9 @@ func run(args []string) error {
 		return err
 	}
 	defer stopGuard()
-	log.Info("vipvisor starting", "version", version, "interface", s.VRRP.Interface, "vrid", s.VRRP.VRID, "vips", s.VRRP.VIPS.String())
+	for _, c := range s.Routers() {
+		log.Info("vipvisor starting", "version", version, "instance", c.DisplayName(), "interface", c.Interface, "vrid", c.VRID, "vips", c.VIPS.String())
+	}
 	return sup.Run(ctx)
 }
 
@@ -110,7 +112,7 @@ func gatewayProber(s *Settings, log *slog.Logger) (supervisor.Health, error) {
 	if !p.TrackGateway.IsValid() {
 		return nil, nil
 	}
-	gw, err := probes.NewGateway(s.VRRP.Interface, p.TrackGateway)
+	gw, err := probes.NewGateway(s.gatewayInterface(), p.TrackGateway)
 	if err != nil {
 		return nil, err
 	}

@@ -66,16 +66,47 @@ func (o *Ops) Logger() *slog.Logger {
 // Settings is every setting vipvisor reads, grouped by the package that
 // owns it.
 type Settings struct {
-	VRRP   vrrp.Config
+	VRRP   vrrp.Config // the one instance, or the template of VIPVISOR_INSTANCES
 	Child  supervisor.Config
 	Probes probes.Config
 	Ops    Ops
+
+	instances map[string]*vrrp.Config // by name, with VIPVISOR_INSTANCES
+}
+
+// Routers returns the settings of every VRRP instance, in the order of
+// VIPVISOR_INSTANCES; without it, the one instance.
+func (s *Settings) Routers() []*vrrp.Config {
+	if len(s.VRRP.Instances) == 0 {
+		return []*vrrp.Config{&s.VRRP}
+	}
+	out := make([]*vrrp.Config, 0, len(s.VRRP.Instances))
+	for _, name := range s.VRRP.Instances {
+		if c := s.instances[name]; c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// instance returns the settings of the instance called name, made on
+// first use, for envconf to fill in.
+func (s *Settings) instance(name string) any {
+	if s.instances == nil {
+		s.instances = map[string]*vrrp.Config{}
+	}
+	c := s.instances[name]
+	if c == nil {
+		c = &vrrp.Config{}
+		s.instances[name] = c
+	}
+	return c
 }
 
 // sections lists the groups in the order help and check show them.
 func (s *Settings) sections() []envconf.Section {
 	return []envconf.Section{
-		{Title: "VRRP", Spec: &s.VRRP},
+		{Title: "VRRP", Spec: &s.VRRP, Scope: s.instance},
 		{Title: "Child", Spec: &s.Child},
 		{Title: "Probes (a child with no probe is judged by being alive)", Spec: &s.Probes},
 		{Title: "Operations", Spec: &s.Ops},
@@ -89,6 +120,9 @@ func loadSettings() (*Settings, error) {
 	if err := envconf.Load(s.sections()...); err != nil {
 		return nil, err
 	}
+	for name, c := range s.instances {
+		c.Name = name
+	}
 	if errs := s.crossCheck(); len(errs) > 0 {
 		return nil, envconf.Errors(errs)
 	}
@@ -98,12 +132,16 @@ func loadSettings() (*Settings, error) {
 // crossCheck checks the rules between variables of different sections.
 // Each error names the variable to change.
 func (s *Settings) crossCheck() []error {
-	var errs []error
-	if gw := s.Probes.TrackGateway; gw.IsValid() && slices.Contains(s.VRRP.VIPS.Addrs(), gw) {
+	errs := checkInstances(s.Routers())
+	var vips []netip.Addr
+	for _, c := range s.Routers() {
+		vips = append(vips, c.VIPS.Addrs()...)
+	}
+	if gw := s.Probes.TrackGateway; gw.IsValid() && slices.Contains(vips, gw) {
 		errs = append(errs, envconf.Invalid("TRACK_GATEWAY", fmt.Sprintf("%s is one of VIPVISOR_VIPS, which this node itself answers for", gw),
 			"the address of another host on the segment, such as the default gateway"))
-	} else if gw.IsValid() && isOwnAddr(s.VRRP.Interface, gw) {
-		errs = append(errs, envconf.Invalid("TRACK_GATEWAY", fmt.Sprintf("%s is this node's own address on %s", gw, s.VRRP.Interface),
+	} else if gw.IsValid() && isOwnAddr(s.gatewayInterface(), gw) {
+		errs = append(errs, envconf.Invalid("TRACK_GATEWAY", fmt.Sprintf("%s is this node's own address on %s", gw, s.gatewayInterface()),
 			"the address of another host on the segment, such as the default gateway"))
 	}
 	p := s.Probes
@@ -111,6 +149,43 @@ func (s *Settings) crossCheck() []error {
 		errs = append(errs, envconf.Invalid("START_TIMEOUT",
 			fmt.Sprintf("a child needs VIPVISOR_CHECK_RISE × VIPVISOR_CHECK_INTERVAL (%s) to be judged healthy, so it would never be in time", need),
 			fmt.Sprintf("a duration from 1s to 1h, longer than %s", need)))
+	}
+	return errs
+}
+
+// gatewayInterface is where TRACK_GATEWAY is asked: the first
+// instance's interface.
+func (s *Settings) gatewayInterface() string { return s.Routers()[0].Interface }
+
+// checkInstances checks the rules between instances: on one interface
+// no two share a VRID (the VRID is the virtual router's identity on the
+// segment, and its virtual MAC's last byte), and no VIP belongs to two.
+func checkInstances(cs []*vrrp.Config) []error {
+	var errs []error
+	type router struct {
+		iface string
+		v4    bool
+		vrid  int
+	}
+	byRouter := map[router]string{}
+	byVIP := map[netip.Addr]string{}
+	for _, c := range cs {
+		r := router{c.Interface, len(c.VIPS) == 0 || c.VIPS[0].Addr().Is4(), c.VRID}
+		if other, dup := byRouter[r]; dup {
+			errs = append(errs, envconf.InvalidIn(c.Name, "VRID",
+				fmt.Sprintf("instances %s and %s both use VRID %d on %s for one address family", other, c.Name, c.VRID, c.Interface),
+				"a VRID of its own for each instance of one family on one interface: VIPVISOR_<NAME>_VRID"))
+		} else {
+			byRouter[r] = c.Name
+		}
+		for _, a := range c.VIPS.Addrs() {
+			if other, dup := byVIP[a]; dup {
+				errs = append(errs, envconf.InvalidIn(c.Name, "VIPS",
+					fmt.Sprintf("%s is also a VIP of instance %s", a, other), "addresses no other instance holds"))
+				break
+			}
+			byVIP[a] = c.Name
+		}
 	}
 	return errs
 }

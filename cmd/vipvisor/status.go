@@ -19,6 +19,7 @@ import (
 
 	"github.com/vipvisor/vipvisor/internal/envconf"
 	"github.com/vipvisor/vipvisor/supervisor"
+	"github.com/vipvisor/vipvisor/vrrp"
 )
 
 // statusLimits are the limits of the status endpoint, so that nothing done
@@ -294,6 +295,22 @@ func printStatus(w io.Writer, s supervisor.Status) error {
 	}
 	if err == nil {
 		_, err = fmt.Fprintln(w)
+	}
+	instances := s.Instances
+	if len(instances) == 0 {
+		instances = []vrrp.InstanceStatus{s.VRRP}
+	}
+	for _, v := range instances {
+		if err != nil {
+			break
+		}
+		_, err = fmt.Fprintf(w, "instance %s: VRID %d, %s prio %d, VIPs %s, primary %s", v.Name, v.VRID, v.State, v.Priority, v.VIPs, v.Primary)
+		if err == nil && v.Master != "" {
+			_, err = fmt.Fprintf(w, ", master %s", v.Master)
+		}
+		if err == nil {
+			_, err = fmt.Fprintln(w)
+		}
 	}
 	return err
 }

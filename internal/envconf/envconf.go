@@ -38,6 +38,10 @@ const Prefix = "VIPVISOR"
 type Section struct {
 	Title string // heading in the help table
 	Spec  any    // pointer to the settings struct
+	// Scope returns the settings struct of one scope, when Spec has a
+	// Names field (see scope.go): the same pointer for the same name, so
+	// Print shows what Load filled in.
+	Scope func(name string) any
 }
 
 // Validator is implemented by settings structs that check their decoded
@@ -66,8 +70,8 @@ func (e Errors) Unwrap() []error { return e }
 // the unknown variables. It changes nothing but the structs it is given.
 func Load(sections ...Section) error {
 	known := map[string]bool{}
-	errs := load(known, sections)
-	errs = append(errs, unknown(known)...)
+	errs, scopes := load(known, sections)
+	errs = append(errs, unknown(known, scopes)...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -78,16 +82,25 @@ func Load(sections ...Section) error {
 // `vipvisor status` run in a shell that also holds a service's settings:
 // variables of other sections are not reported as unknown.
 func LoadSome(sections ...Section) error {
-	if errs := load(map[string]bool{}, sections); len(errs) > 0 {
+	if errs, _ := load(map[string]bool{}, sections); len(errs) > 0 {
 		return errs
 	}
 	return nil
 }
 
-func load(known map[string]bool, sections []Section) Errors {
-	var errs Errors
+func load(known map[string]bool, sections []Section) (errs Errors, scopes scopeInfo) {
+	var scoped []scoping
 	for _, s := range sections {
 		keys, failed, decodeErrs := decode(s.Spec, known)
+		if names, key, ok := scopeOf(s); ok && s.Scope != nil && (len(names) > 0 || isSet(key)) {
+			// A template: each scope validates what it resolved to.
+			errs = append(errs, templateErrors(s.Spec, decodeErrs)...)
+			scoped = append(scoped, scoping{s: s, names: names, namesKey: key, failed: failed})
+			if slices.Contains(failed, key) {
+				scopes.unsure = append(scopes.unsure, perScopeKeys(s.Spec)...)
+			}
+			continue
+		}
 		sectionErrs := decodeErrs
 		if v, ok := s.Spec.(Validator); ok {
 			// Validate only what decoded: a value that failed to decode
@@ -97,7 +110,24 @@ func load(known map[string]bool, sections []Section) Errors {
 		}
 		errs = append(errs, inFieldOrder(sectionErrs, keys)...)
 	}
-	return errs
+	// Scopes are read once every plain variable is known, so that a name
+	// that would clash with one is refused.
+	for _, sc := range scoped {
+		names, nameErrs := checkNames(sc.names, sc.namesKey, known)
+		errs = append(errs, nameErrs...)
+		if len(nameErrs) > 0 {
+			scopes.unsure = append(scopes.unsure, perScopeKeys(sc.s.Spec)...)
+		}
+		sc.names = names
+		errs = append(errs, loadScopes(known, sc)...)
+		scopes.names = append(scopes.names, names...)
+	}
+	return errs, scopes
+}
+
+func isSet(key string) bool {
+	_, set := os.LookupEnv(key)
+	return set
 }
 
 // VarError is a problem with one variable's value.
@@ -145,25 +175,33 @@ func decode(spec any, known map[string]bool) (keys, failed []string, errs []erro
 		if _, ok := f.Tag.Lookup("envconfig"); ok {
 			panic(fmt.Sprintf("envconf: field %s.%s has an envconfig tag; use split_words", t, f.Name))
 		}
-		one := single(f, v.Field(i))
-		key := keyOf(one)
+		key := keyOf(single(f, v.Field(i)))
 		known[key] = true
 		keys = append(keys, key)
-		if raw, set := os.LookupEnv(key); set && decimalField(f.Type) {
-			if err := setDecimal(v.Field(i), raw); err != nil {
-				failed = append(failed, key)
-				errs = append(errs, &VarError{Key: key, Value: raw, Set: true, Reason: err.Error(), Accept: f.Tag.Get("accept")})
-			}
-			continue
-		}
-		if err := envconfig.Process(Prefix, one.Interface()); err != nil {
+		if err := decodeField(f, v.Field(i), Prefix, key); err != nil {
 			failed = append(failed, key)
-			errs = append(errs, fieldError(key, f, err))
-			continue
+			errs = append(errs, err)
 		}
-		v.Field(i).Set(one.Elem().Field(0))
 	}
 	return keys, failed, errs
+}
+
+// decodeField decodes the variable key into field f (value fv): a set
+// plain integer as decimal, everything else, and every default, through
+// envconfig with prefix.
+func decodeField(f reflect.StructField, fv reflect.Value, prefix, key string) error {
+	if raw, set := os.LookupEnv(key); set && decimalField(f.Type) {
+		if err := setDecimal(fv, raw); err != nil {
+			return &VarError{Key: key, Value: raw, Set: true, Reason: err.Error(), Accept: f.Tag.Get("accept")}
+		}
+		return nil
+	}
+	one := single(f, fv)
+	if err := envconfig.Process(prefix, one.Interface()); err != nil {
+		return fieldError(key, f, err)
+	}
+	fv.Set(one.Elem().Field(0))
+	return nil
 }
 
 // single returns a pointer to a new struct made of field f alone, holding
@@ -243,8 +281,21 @@ func inFieldOrder(errs []error, keys []string) []error {
 	return errs
 }
 
+// sharedKey returns the plain variable that name, a scope's copy of it,
+// stands for, or "".
+func sharedKey(name string, known map[string]bool, scopes []string) string {
+	for _, n := range scopes {
+		if rest, ok := strings.CutPrefix(name, ScopePrefix(n)+"_"); ok && known[Prefix+"_"+rest] {
+			return Prefix + "_" + rest
+		}
+	}
+	return ""
+}
+
 // unknown reports every prefixed variable that no section knows.
-func unknown(known map[string]bool) []error {
+// A scope's copy of a variable read once for all (VIPVISOR_WEB1_NOTIFY)
+// is told so.
+func unknown(known map[string]bool, scopes scopeInfo) []error {
 	var errs []error
 	var names []string
 	for _, kv := range os.Environ() {
@@ -255,6 +306,13 @@ func unknown(known map[string]bool) []error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		if scopes.maybe(name) {
+			continue
+		}
+		if plain := sharedKey(name, known, scopes.names); plain != "" {
+			errs = append(errs, fmt.Errorf("%s: unknown variable: %s is one for all instances", name, plain))
+			continue
+		}
 		errs = append(errs, fmt.Errorf("%s: unknown variable (see `vipvisor help` for the list)", name))
 	}
 	return errs

@@ -81,25 +81,44 @@ func Help(w io.Writer, sections ...Section) error {
 }
 
 // Print writes every variable with the value it resolved to, one
-// KEY=value line each, grouped by section.
+// KEY=value line each, grouped by section; a scoped section shows its
+// shared variables, then each scope's own.
 func Print(w io.Writer, sections ...Section) error {
 	for _, s := range sections {
+		names, _, _ := scopeOf(s)
+		if s.Scope == nil {
+			names = nil
+		}
 		if _, err := fmt.Fprintf(w, "# %s\n", s.Title); err != nil {
 			return err
 		}
-		v := reflect.ValueOf(s.Spec).Elem()
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			if !f.IsExported() || f.Tag.Get("ignored") == "true" {
-				continue
+		if err := printFields(w, s.Spec, Prefix, func(f reflect.StructField) bool { return len(names) == 0 || shared(f) }); err != nil {
+			return err
+		}
+		for _, n := range names {
+			if _, err := fmt.Fprintf(w, "# %s instance %s\n", s.Title, n); err != nil {
+				return err
 			}
-			key := keyOf(single(f, v.Field(i)))
-			if _, err := fmt.Fprintf(w, "%s=%s\n", key, show(v.Field(i))); err != nil {
+			if err := printFields(w, s.Scope(n), ScopePrefix(n), func(f reflect.StructField) bool { return !shared(f) }); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// printFields writes KEY=value for the fields of spec that pick selects,
+// the keys under prefix.
+func printFields(w io.Writer, spec any, prefix string, pick func(reflect.StructField) bool) error {
+	var err error
+	eachField(spec, func(f reflect.StructField, fv reflect.Value) {
+		if err != nil || !pick(f) {
+			return
+		}
+		key := prefix + strings.TrimPrefix(keyOf(single(f, fv)), Prefix)
+		_, err = fmt.Fprintf(w, "%s=%s\n", key, show(fv))
+	})
+	return err
 }
 
 // show formats a resolved value the way a user would write it.
