@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// The advertisement as it travels in an IPv4 packet of protocol 112. Both
+// The advertisement as it travels in an IPv4 or IPv6 packet of protocol
+// 112 (IPv6: next header 112). Both
 // versions share the first four bytes and the address list; bytes 4–5 and
 // the trailer differ.
 //
@@ -65,6 +66,13 @@ import (
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //	|     zero      | Protocol 112  |   VRRP message length 8 + 4n  |
 //	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// Version 3 for IPv6 (RFC 5798 §5.1.2, §5.2.9): the same message with
+// 16-byte addresses, length 8 + 16n, and the IPv6 pseudo-header of RFC
+// 8200 §8.1 in the checksum: source (16 bytes), destination (16), the
+// message length (32 bits), three zero bytes and next header 112. VRRPv2
+// has no IPv6 form. Which family a message is in follows from Src: an
+// IPv6 address (not an IPv4-mapped one) makes it IPv6.
 
 const (
 	advertHeaderLen = 8   // fixed part, both versions
@@ -79,7 +87,7 @@ const (
 )
 
 // Advert is one VRRP advertisement for IPv4, version 2 (RFC 3768) or 3
-// (RFC 5798). The zero value is not valid: MarshalBinary needs at least
+// (RFC 5798), or for IPv6, version 3. The zero value is not valid: MarshalBinary needs at least
 // Version, VRID and Interval.
 type Advert struct {
 	// Version is 2 (RFC 3768) or 3 (RFC 5798).
@@ -103,13 +111,13 @@ type Advert struct {
 	// encoded as is; comparing it with the configured password is the
 	// receiver's job.
 	AuthData [8]byte
-	// Addrs are the virtual IPv4 addresses, at most 255. RFC 5798 §5.2.5
+	// Addrs are the virtual addresses, at most 255, of Src's family. RFC 5798 §5.2.5
 	// asks for at least one, but keepalived sends none when it has no
 	// virtual address, so none is accepted, and decodes as nil.
 	Addrs []netip.Addr
 
-	// Src and Dst are the IPv4 source and destination the advert travels
-	// with. They are not in the VRRP message, but the v3 checksum covers
+	// Src and Dst are the source and destination the advert travels
+	// with; Src's family is the message's. They are not in the VRRP message, but the v3 checksum covers
 	// them (RFC 5798 §5.2.8 pseudo-header). keepalived in unicast mode uses
 	// the real unicast destination, in multicast mode the group. The caller
 	// sets them before UnmarshalBinary of a v3 message (the socket's source
@@ -169,13 +177,22 @@ func (a *Advert) AppendBinary(b []byte) ([]byte, error) {
 	} else {
 		binary.BigEndian.PutUint16(m[4:6], uint16(a.Interval/v3IntervalUnit))
 	}
+	size := a.addrLen()
 	for i, addr := range a.Addrs {
+		if size == 16 {
+			ip := addr.As16()
+			copy(m[advertHeaderLen+16*i:], ip[:])
+			continue
+		}
 		ip, _ := ipv4Bytes(addr)
 		copy(m[advertHeaderLen+4*i:], ip[:])
 	}
 
 	var sum uint32
-	if a.Version == 3 && !a.ChecksumNoPseudo {
+	switch {
+	case size == 16:
+		sum = pseudoHeaderSum6(a.Src, a.Dst, n)
+	case a.Version == 3 && !a.ChecksumNoPseudo:
 		src, _ := ipv4Bytes(a.Src)
 		dst, _ := ipv4Bytes(a.Dst)
 		sum = pseudoHeaderSum(src, dst, n)
@@ -184,8 +201,22 @@ func (a *Advert) AppendBinary(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// isIPv6 reports whether an advert is in its IPv6 form: Src is IPv6.
+func isIPv6(src netip.Addr) bool { return src.Is6() && !src.Is4In6() }
+
+// addrLen is the length of one address of the list.
+func (a *Advert) addrLen() int {
+	if isIPv6(a.Src) {
+		return 16
+	}
+	return 4
+}
+
 // check reports the first field MarshalBinary cannot encode.
 func (a *Advert) check() error {
+	if isIPv6(a.Src) {
+		return a.check6()
+	}
 	switch a.Version {
 	case 2:
 		if a.Interval < time.Second || a.Interval > v2MaxInterval || a.Interval%time.Second != 0 {
@@ -227,6 +258,32 @@ func (a *Advert) check() error {
 	return nil
 }
 
+// check6 is check for the IPv6 form.
+func (a *Advert) check6() error {
+	switch {
+	case a.Version != 3:
+		return fieldError("Version", a.Version, "VRRP over IPv6 is version 3 (RFC 5798 §5.1.2); v2 has no IPv6 form")
+	case a.Interval < v3IntervalUnit || a.Interval > v3MaxInterval || a.Interval%v3IntervalUnit != 0:
+		return fieldError("Interval", a.Interval, "VRRP v3 carries centiseconds from 10ms to 40.95s (RFC 5798 §5.2.7)")
+	case a.AuthType != 0 || a.AuthData != [8]byte{}:
+		return fieldError("AuthType", a.AuthType, "VRRP v3 has no authentication (RFC 5798 §9)")
+	case a.ChecksumNoPseudo:
+		return fieldError("ChecksumNoPseudo", true, "an IPv6 checksum always covers the pseudo-header (RFC 5798 §5.2.8)")
+	case !isIPv6(a.Dst):
+		return fieldError("Dst", a.Dst, "the IPv6 checksum pseudo-header needs the IPv6 destination (RFC 5798 §5.2.8)")
+	case a.VRID == 0:
+		return fieldError("VRID", a.VRID, "want 1 to 255 (RFC 5798 §5.2.3)")
+	case len(a.Addrs) > advertMaxAddrs:
+		return fieldError("Addrs", fmt.Sprintf("(%d addresses)", len(a.Addrs)), "the count field holds at most 255")
+	}
+	for i, addr := range a.Addrs {
+		if !isIPv6(addr) {
+			return fieldError(fmt.Sprintf("Addrs[%d]", i), addr, "not an IPv6 address, in an IPv6 advert")
+		}
+	}
+	return nil
+}
+
 // fieldError is MarshalBinary's error for a field it cannot encode.
 func fieldError(field string, value any, why string) error {
 	return fmt.Errorf("vrrp: marshal advert: %s %v: %s", field, value, why)
@@ -234,17 +291,17 @@ func fieldError(field string, value any, why string) error {
 
 // wireLen is the length of a's encoding.
 func (a *Advert) wireLen() int {
-	n := advertHeaderLen + 4*len(a.Addrs)
+	n := advertHeaderLen + a.addrLen()*len(a.Addrs)
 	if a.Version == 2 {
 		n += advertAuthLen
 	}
 	return n
 }
 
-// UnmarshalBinary decodes the VRRP message b, the payload of the IPv4
-// packet without its header (what an ipv4.PacketConn's ReadFrom returns),
-// into a. For v3 the caller sets a.Src and a.Dst first: the checksum
-// covers them.
+// UnmarshalBinary decodes the VRRP message b, the payload of the IPv4 or
+// IPv6 packet without its header, into a. For v3 the caller sets a.Src
+// and a.Dst first: the checksum covers them, and an IPv6 Src makes the
+// message IPv6 (16-byte addresses; v2 is then malformed).
 //
 // It checks what needs nothing but the bytes (RFC 5798 §7.1, RFC 3768
 // §7.1): version 2 or 3, type 1, a length that matches the address count
@@ -268,8 +325,16 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 	if t := b[0] & 0x0f; t != advertType {
 		return malformed(BadType, "type %d, want 1, advertisement (RFC 5798 §5.2.2)", t)
 	}
+	v6 := isIPv6(a.Src)
+	if v6 && version != 3 {
+		return malformed(BadVersion, "version %d over IPv6, want 3 (RFC 5798 §5.1.2)", version)
+	}
 	count := int(b[3])
-	want := advertHeaderLen + 4*count
+	size := 4
+	if v6 {
+		size = 16
+	}
+	want := advertHeaderLen + size*count
 	if version == 2 {
 		want += advertAuthLen
 	}
@@ -304,6 +369,10 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 	if count > 0 {
 		v.Addrs = make([]netip.Addr, count)
 		for i := range v.Addrs {
+			if v6 {
+				v.Addrs[i] = netip.AddrFrom16([16]byte(b[advertHeaderLen+16*i:]))
+				continue
+			}
 			v.Addrs[i] = netip.AddrFrom4([4]byte(b[advertHeaderLen+4*i:]))
 		}
 	}
@@ -323,6 +392,18 @@ func (a *Advert) verifyChecksum(b []byte) error {
 		}
 		return malformed(BadChecksum, "v2 checksum 0x%04x, want 0x%04x (RFC 3768 §5.3.8)",
 			got, wantChecksum(0, b))
+	}
+	if isIPv6(a.Src) {
+		if !isIPv6(a.Dst) {
+			return fmt.Errorf("vrrp: unmarshal v3 advert: Dst %v must be IPv6 with the IPv6 Src %v: "+
+				"the checksum pseudo-header covers both (RFC 5798 §5.2.8)", a.Dst, a.Src)
+		}
+		pseudo := pseudoHeaderSum6(a.Src, a.Dst, len(b))
+		if fold(sum16(pseudo, b)) == 0xffff {
+			return nil
+		}
+		return malformed(BadChecksum, "v3 checksum 0x%04x, want 0x%04x with the IPv6 pseudo-header %v > %v (RFC 5798 §5.2.8)",
+			got, wantChecksum(pseudo, b), a.Src, a.Dst)
 	}
 	src, okSrc := ipv4Bytes(a.Src)
 	dst, okDst := ipv4Bytes(a.Dst)
@@ -361,8 +442,17 @@ func pseudoHeaderSum(src, dst [4]byte, n int) uint32 {
 	return sum + ipProtoVRRP + uint32(n)
 }
 
+// pseudoHeaderSum6 is the RFC 1071 sum of the IPv6 pseudo-header (RFC 8200
+// §8.1) for a VRRP message of n bytes.
+func pseudoHeaderSum6(src, dst netip.Addr, n int) uint32 {
+	s, d := src.As16(), dst.As16()
+	sum := sum16(0, s[:])
+	sum = sum16(sum, d[:])
+	return sum + uint32(n>>16) + uint32(n&0xffff) + ipProtoVRRP
+}
+
 // sum16 adds b to sum as big-endian 16-bit words, an odd last byte padded
-// with zero (RFC 1071). A VRRP message is at most 1036 bytes: no overflow.
+// with zero (RFC 1071). A VRRP message is at most 4088 bytes: no overflow.
 func sum16(sum uint32, b []byte) uint32 {
 	for len(b) >= 2 {
 		sum += uint32(b[0])<<8 | uint32(b[1])

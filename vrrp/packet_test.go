@@ -427,7 +427,7 @@ func TestMarshalErrors(t *testing.T) {
 		{"v3 auth type", func(a *Advert) { a.AuthType = 1 }, valid3, "AuthType"},
 		{"v3 auth data", func(a *Advert) { a.AuthData = pktSecret }, valid3, "AuthData"},
 		{"v3 no Src", func(a *Advert) { a.Src = netip.Addr{} }, valid3, "Src"},
-		{"v3 IPv6 Src", func(a *Advert) { a.Src = netip.MustParseAddr("2001:db8::1") }, valid3, "Src"},
+		{"v3 IPv6 Src with an IPv4 Dst", func(a *Advert) { a.Src = netip.MustParseAddr("2001:db8::1") }, valid3, "Dst"},
 		{"v3 no Dst", func(a *Advert) { a.Dst = netip.Addr{} }, valid3, "Dst"},
 		{"256 addresses", func(a *Advert) { a.Addrs = tooMany }, valid2, "Addrs"},
 		{"IPv6 address", func(a *Advert) { a.Addrs = []netip.Addr{pktVIP100, netip.MustParseAddr("2001:db8::1")} }, valid3, "Addrs[1]"},
