@@ -26,14 +26,14 @@ const (
 type Config struct {
 	Interface      string        `required:"true" accept:"an existing interface of this network namespace" desc:"interface that carries adverts and VIPs"`
 	VRID           int           `required:"true" accept:"1-255" desc:"virtual router id"`
-	VIPS           VIPList       `required:"true" accept:"comma list of IPv4 addresses, each with optional /prefix" desc:"virtual addresses (default prefix /32)"`
+	VIPS           VIPList       `required:"true" accept:"comma list of IPv4 or of IPv6 addresses, each with optional /prefix" desc:"virtual addresses (default prefix /32, /128); IPv6 speaks VRRPv3 over IPv6"`
 	Priority       int           `default:"100" accept:"1-254, or 255 for the address owner" desc:"this node's priority"`
 	Version        int           `default:"3" accept:"2 (RFC 3768) or 3 (RFC 5798)" desc:"VRRP version"`
 	AdvertInterval time.Duration `split_words:"true" default:"1s" accept:"v2: whole seconds 1s-255s; v3: a multiple of 10ms up to 40.95s" desc:"advertisement interval"`
 	Preempt        bool          `default:"true" accept:"true or false" desc:"a higher-priority backup takes over from a lower-priority master"`
 	PreemptDelay   time.Duration `split_words:"true" default:"0s" accept:"a duration, 0s-1h" desc:"wait this long after start before preempting"`
-	UnicastPeers   AddrList      `split_words:"true" accept:"comma list of IPv4 unicast addresses, none of them a VIP or this node's own" desc:"peer addresses; empty means multicast"`
-	McastGroup     netip.Addr    `split_words:"true" default:"224.0.0.18" accept:"an IPv4 multicast address" desc:"multicast group, for several clusters on one LAN"`
+	UnicastPeers   AddrList      `split_words:"true" accept:"comma list of unicast addresses of the VIPs' family, none of them a VIP or this node's own" desc:"peer addresses; empty means multicast"`
+	McastGroup     netip.Addr    `split_words:"true" default:"224.0.0.18" accept:"a multicast address of the VIPs' family; for IPv6 VIPs the default stands for ff02::12" desc:"multicast group, for several clusters on one LAN"`
 	AuthPass       string        `split_words:"true" accept:"at most 8 characters, VERSION=2 only" desc:"v2 simple password"`
 	GARPRepeat     int           `split_words:"true" default:"5" accept:"0-255" desc:"gratuitous ARPs sent per VIP on becoming master"`
 	GARPRefresh    time.Duration `split_words:"true" default:"0s" accept:"0s (off), or 1s-24h" desc:"while master, re-announce the VIPs this often"`
@@ -90,8 +90,25 @@ func (c *Config) Validate() []error {
 	} else if c.AuthPass != "" && c.Version != 2 {
 		bad("AUTH_PASS", "authentication exists only in VRRPv2", "empty, or set VIPVISOR_VERSION=2")
 	}
-	if !c.McastGroup.Is4() || !c.McastGroup.IsMulticast() {
+	v6 := c.IPv6()
+	if v6 && c.McastGroup == defaultGroup {
+		// The IPv4 default means "the default" to an IPv6 instance.
+		c.McastGroup = defaultGroup6
+	}
+	switch {
+	case !v6 && (!c.McastGroup.Is4() || !c.McastGroup.IsMulticast()):
 		bad("MCAST_GROUP", "not an IPv4 multicast address", "224.0.0.0-239.255.255.255")
+	case v6 && (!isIPv6(c.McastGroup) || !c.McastGroup.IsMulticast()):
+		bad("MCAST_GROUP", "not an IPv6 multicast address, as the IPv6 VIPs need", "an ff00::/8 address, by default ff02::12")
+	}
+	if v6 && c.Version != 3 {
+		bad("VERSION", "VRRP over IPv6 is version 3 (RFC 5798); VRRPv2 is IPv4 only", "3 with IPv6 VIPs")
+	}
+	for _, p := range c.UnicastPeers {
+		if isIPv6(p) != v6 {
+			bad("UNICAST_PEERS", fmt.Sprintf("%s is not of the VIPs' address family", p), "addresses of one family with VIPVISOR_VIPS")
+			break
+		}
 	}
 	if c.GARPRepeat < 0 || c.GARPRepeat > 255 {
 		bad("GARP_REPEAT", "out of range", "0-255")
@@ -152,11 +169,16 @@ func (c *Config) checkInterface() []error {
 	return nil
 }
 
+// IPv6 reports whether the instance is an IPv6 virtual router: its VIPs
+// are IPv6.
+func (c *Config) IPv6() bool { return len(c.VIPS) > 0 && isIPv6(c.VIPS[0].Addr()) }
+
 // Unicast reports whether adverts go to listed peers rather than a group.
 func (c *Config) Unicast() bool { return len(c.UnicastPeers) > 0 }
 
-// VIPList is the comma-separated list of virtual addresses. Each is an IPv4
-// address with an optional prefix length; without one it is a /32.
+// VIPList is the comma-separated list of virtual addresses, all IPv4 or
+// all IPv6, each with an optional prefix length; without one it is a /32
+// or a /128.
 type VIPList []netip.Prefix
 
 // Decode implements envconfig.Decoder.
@@ -170,6 +192,9 @@ func (l *VIPList) Decode(s string) error {
 		}
 		if seen[p.Addr()] {
 			return fmt.Errorf("%s is listed twice", p.Addr())
+		}
+		if len(out) > 0 && isIPv6(out[0].Addr()) != isIPv6(p.Addr()) {
+			return fmt.Errorf("%s and %s are of two address families; one instance holds one (see VIPVISOR_INSTANCES for dual stack)", out[0].Addr(), p.Addr())
 		}
 		seen[p.Addr()] = true
 		out = append(out, p)
@@ -186,13 +211,25 @@ func (l *VIPList) Decode(s string) error {
 
 func parseVIP(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
-		s += "/32"
+		if strings.Contains(s, ":") {
+			s += "/128"
+		} else {
+			s += "/32"
+		}
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return p, fmt.Errorf("%q is not an IPv4 address with optional /prefix", s)
+		return p, fmt.Errorf("%q is not an IPv4 or IPv6 address with optional /prefix", s)
 	}
-	if a := p.Addr(); !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	a := p.Addr()
+	if a.Is4In6() {
+		return p, fmt.Errorf("%s: write an IPv4 address as IPv4", a)
+	}
+	if a.Is6() {
+		if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+			return p, fmt.Errorf("%s is not a usable IPv6 unicast address (a link-local VIP is not supported)", a)
+		}
+	} else if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return p, fmt.Errorf("%s is not a usable IPv4 unicast address", a)
 	}
 	if p.Bits() == 0 {
@@ -218,7 +255,7 @@ func (l VIPList) Addrs() []netip.Addr {
 	return a
 }
 
-// AddrList is a comma-separated list of IPv4 unicast addresses.
+// AddrList is a comma-separated list of unicast addresses of one family.
 type AddrList []netip.Addr
 
 // Decode implements envconfig.Decoder.
@@ -226,8 +263,11 @@ func (l *AddrList) Decode(s string) error {
 	var out AddrList
 	for _, item := range splitList(s) {
 		a, err := netip.ParseAddr(item)
-		if err != nil || !a.Is4() {
-			return fmt.Errorf("%q is not an IPv4 address", item)
+		if err != nil || a.Is4In6() || a.Zone() != "" {
+			return fmt.Errorf("%q is not an IPv4 or IPv6 address (without zone)", item)
+		}
+		if len(out) > 0 && isIPv6(out[0]) != isIPv6(a) {
+			return fmt.Errorf("%s and %s are of two address families", out[0], a)
 		}
 		if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
 			return fmt.Errorf("%s is not a unicast address", a)

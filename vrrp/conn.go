@@ -57,6 +57,7 @@ type ConnConfig struct {
 // Drops and Close may be called concurrently with it and with each other.
 type Conn struct {
 	ifname  string
+	v6      bool // an IPv6 virtual router (socket6, link-local source)
 	ifindex int
 	sock    socket
 	rules   rxRules
@@ -88,14 +89,19 @@ func Listen(cfg ConnConfig) (*Conn, error) {
 		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
 	}
 	c.ifindex, c.rules.ifIndex = ifi.Index, ifi.Index
-	if c.primary, err = primaryAddr(ifi, c.rules.vips); err != nil {
+	if c.primary, err = primaryAddr(ifi, c.rules.vips, c.v6); err != nil {
 		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
 	}
 	var group netip.Addr // none in unicast mode
 	if !c.rules.unicast() {
 		group = c.rules.group
 	}
-	if c.sock, err = listen4(ifi, group); err != nil {
+	if c.v6 {
+		c.sock, err = listen6(ifi, group)
+	} else {
+		c.sock, err = listen4(ifi, group)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -103,18 +109,23 @@ func Listen(cfg ConnConfig) (*Conn, error) {
 
 // newConn checks cfg and builds everything of a Conn but the socket.
 func newConn(cfg ConnConfig) (*Conn, error) {
+	v6 := len(cfg.VIPs) > 0 && isIPv6(cfg.VIPs[0])
 	group := cfg.Group
 	if !group.IsValid() {
 		group = defaultGroup
+		if v6 {
+			group = defaultGroup6
+		}
 	}
 	c := &Conn{
 		ifname: cfg.Interface,
+		v6:     v6,
 		rules: rxRules{vrid: cfg.VRID, version: cfg.Version, group: group,
 			peers: slices.Clone(cfg.Peers), interval: cfg.Interval, vips: slices.Clone(cfg.VIPs)},
 		log:   cfg.Log,
 		now:   time.Now,
 		limit: newRateLimiter(dropLogPeriod),
-		rbuf:  make([]byte, 2048), // an advert is at most 20+40+1036 bytes
+		rbuf:  make([]byte, 8192), // an advert is at most 20+40+1036 bytes (IPv4), 4088 (IPv6)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -128,22 +139,29 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 		c.rules.authType, c.rules.authData = 1, Password(cfg.AuthPass)
 		c.advert.AuthType, c.advert.AuthData = 1, c.rules.authData
 	}
+	fam := "IPv4"
+	if v6 {
+		fam = "IPv6"
+	}
 	c.dsts = c.rules.peers
 	if len(c.dsts) == 0 {
-		if !group.Is4() || !group.IsMulticast() {
-			return nil, fmt.Errorf("vrrp: listen on %s: group %v is not an IPv4 multicast address", cfg.Interface, group)
+		if isIPv6(group) != v6 || !group.IsMulticast() {
+			return nil, fmt.Errorf("vrrp: listen on %s: group %v is not an %s multicast address", cfg.Interface, group, fam)
 		}
 		c.dsts = []netip.Addr{group}
 	}
 	for _, p := range cfg.Peers {
-		if !p.Is4() || p.IsMulticast() || p.IsUnspecified() {
-			return nil, fmt.Errorf("vrrp: listen on %s: peer %v is not an IPv4 unicast address", cfg.Interface, p)
+		if isIPv6(p) != v6 || p.IsMulticast() || p.IsUnspecified() {
+			return nil, fmt.Errorf("vrrp: listen on %s: peer %v is not an %s unicast address", cfg.Interface, p, fam)
 		}
 	}
 	// Encode one advert now, so that a bad version, VRID, interval or
 	// address list fails here, not at the first Send.
 	probe := c.advert
 	probe.Src, probe.Dst = c.dsts[0], c.dsts[0]
+	if v6 {
+		probe.Src = netip.MustParseAddr("fe80::1")
+	}
 	if _, err := probe.MarshalBinary(); err != nil {
 		return nil, fmt.Errorf("vrrp: listen on %s: %w", cfg.Interface, err)
 	}
@@ -174,8 +192,8 @@ func (c *Conn) Refresh() error {
 		return fmt.Errorf("vrrp: refresh %s: the interface was re-created (index %d, was %d); open the socket again",
 			c.ifname, ifi.Index, c.ifindex)
 	}
-	p, err := primaryAddr(ifi, c.rules.vips)
-	if err != nil && !errors.Is(err, errNoAddress) {
+	p, err := primaryAddr(ifi, c.rules.vips, c.v6)
+	if err != nil && !errors.Is(err, errNoAddress) && !errors.Is(err, errNoLinkLocal) {
 		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
 	}
 	c.mu.Lock()
@@ -195,7 +213,7 @@ func (c *Conn) Send(prio uint8) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.primary.IsValid() {
-		return fmt.Errorf("vrrp: send on %s: no IPv4 address to send from", c.ifname)
+		return fmt.Errorf("vrrp: send on %s: no address to send from", c.ifname)
 	}
 	var errs []error
 	for _, dst := range c.dsts {
@@ -282,8 +300,13 @@ func (c *Conn) Close() error {
 // errNoAddress: the interface has no IPv4 address we may send from.
 var errNoAddress = errors.New("no IPv4 address of its own (VIPs do not count)")
 
-// primaryAddr returns the primary IPv4 address of ifi (see pickPrimary).
-func primaryAddr(ifi *net.Interface, vips []netip.Addr) (netip.Addr, error) {
+// errNoLinkLocal: the interface has no IPv6 link-local address, which an
+// IPv6 virtual router sends from (RFC 5798 §5.1.2.1).
+var errNoLinkLocal = errors.New("no IPv6 link-local address (is IPv6 disabled on it?)")
+
+// primaryAddr returns the primary address of ifi: for IPv4 see
+// pickPrimary, for IPv6 its first link-local address.
+func primaryAddr(ifi *net.Interface, vips []netip.Addr, v6 bool) (netip.Addr, error) {
 	addrs, err := ifi.Addrs()
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("list addresses: %w", err)
@@ -295,6 +318,14 @@ func primaryAddr(ifi *net.Interface, vips []netip.Addr) (netip.Addr, error) {
 				list = append(list, ip.Unmap())
 			}
 		}
+	}
+	if v6 {
+		for _, a := range list {
+			if a.Is6() && a.IsLinkLocalUnicast() {
+				return a, nil
+			}
+		}
+		return netip.Addr{}, errNoLinkLocal
 	}
 	if a, ok := pickPrimary(list, vips); ok {
 		return a, nil

@@ -106,7 +106,11 @@ func NewInstance(cfg *Config, log *slog.Logger) (*Instance, error) {
 		conn.Close()
 		return nil, err
 	}
-	return newInstance(cfg, conn, addrs, NewAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log), log), nil
+	var arp announcer = NewAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+	if cfg.IPv6() {
+		arp = NewNDAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+	}
+	return newInstance(cfg, conn, addrs, arp, log), nil
 }
 
 func newInstance(cfg *Config, conn advertConn, addrs addrHolder, arp announcer, log *slog.Logger) *Instance {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"time"
@@ -152,6 +153,9 @@ func (i *Instance) handOver(to netip.Addr) {
 	i.bg.Go(func() { // not on the loop
 		defer cancel()
 		mac, err := i.arp.HandOver(ctx, to, from)
+		if errors.Is(err, errNoHandOver6) {
+			return
+		}
 		if err != nil {
 			i.log.Warn("announcing the VIPs on behalf of the new master failed", "master", to.String(), "err", err)
 			return

@@ -87,7 +87,7 @@ func (v *VIPs) renew(stop chan struct{}) {
 		}
 		var err error
 		for _, p := range v.vips {
-			if e := v.h.AddrReplace(v.link, v.leased(vipNetlinkAddr(p))); e != nil {
+			if e := v.h.AddrReplace(v.link, v.leased(v.netlinkAddr(p))); e != nil {
 				err = fmt.Errorf("vrrp: renew %s on %s: %w", p, v.ifname, e)
 			}
 		}

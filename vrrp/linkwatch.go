@@ -296,7 +296,7 @@ func (v *VIPs) noteLink(up bool) (LinkEvent, bool) {
 // onAddr turns an address update for the interface into VIPDeleted, or,
 // for an address that is not a VIP, checks whether the primary changed.
 func (v *VIPs) onAddr(u netlink.AddrUpdate) (LinkEvent, bool, error) {
-	p, ok := ipNetPrefix(u.LinkAddress)
+	p, ok := ipNetPrefix(u.LinkAddress, v.v6)
 	if u.LinkIndex != v.index || !ok {
 		return LinkEvent{}, false, nil
 	}

@@ -48,6 +48,7 @@ const vipDumpRetries = 3
 // may run at a time.
 type VIPs struct {
 	ifname string
+	v6     bool // IPv6 VIPs: added without DAD, the primary is the link-local
 	index  int
 	vips   []netip.Prefix
 	log    *slog.Logger
@@ -71,8 +72,12 @@ type VIPs struct {
 }
 
 // NewVIPs resolves ifname in the calling thread's network namespace and
-// returns a VIPs for vips, which must be IPv4 prefixes whose address is the
-// VIP itself (10.0.0.5/24 means address 10.0.0.5 with prefix length 24).
+// returns a VIPs for vips, which must be prefixes of one family whose
+// address is the VIP itself (10.0.0.5/24 means address 10.0.0.5 with
+// prefix length 24). IPv6 VIPs are added with IFA_F_NODAD: duplicate
+// address detection would hold a new master's VIP tentative, unusable,
+// for a second or more, and on a takeover the old master's copy is the
+// very duplicate DAD would find.
 // A nil log discards messages. The error names the interface if it does not
 // exist.
 func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error) {
@@ -80,9 +85,10 @@ func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	v := &VIPs{ifname: ifname, vips: slices.Clone(vips), log: log, isVIP: map[netip.Addr]bool{}}
+	v.v6 = len(vips) > 0 && isIPv6(vips[0].Addr())
 	for _, p := range v.vips {
-		if !p.IsValid() || !p.Addr().Is4() {
-			return nil, fmt.Errorf("vrrp: VIP %s on %s: not an IPv4 address with prefix length", p, ifname)
+		if !p.IsValid() || !p.Addr().Is4() && !v.v6 || v.v6 && !isIPv6(p.Addr()) {
+			return nil, fmt.Errorf("vrrp: VIP %s on %s: not an address with prefix length of the first one's family", p, ifname)
 		}
 		v.isVIP[p.Addr()] = true
 	}
@@ -131,7 +137,7 @@ func (v *VIPs) Add() error {
 	defer v.lease.mu.Unlock()
 	var errs []error
 	for _, p := range v.vips {
-		err := v.h.AddrReplace(v.link, v.leased(vipNetlinkAddr(p)))
+		err := v.h.AddrReplace(v.link, v.leased(v.netlinkAddr(p)))
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("vrrp: add %s on %s: %w", p, v.ifname, err))
 		}
@@ -250,26 +256,32 @@ func linkFlagsUp(flags uint32) bool {
 
 // del removes one address; one that is not there is not an error.
 func (v *VIPs) del(p netip.Prefix) error {
-	err := v.h.AddrDel(v.link, vipNetlinkAddr(p))
+	err := v.h.AddrDel(v.link, v.netlinkAddr(p))
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("vrrp: remove %s from %s: %w", p, v.ifname, err)
 	}
 	return nil
 }
 
-// vipIfAddr is an IPv4 address on the interface with its IFA_F_* flags.
+// vipIfAddr is an address of the VIPs' family on the interface with its
+// IFA_F_* flags.
 type vipIfAddr struct {
 	prefix netip.Prefix
 	flags  int
 }
 
-// addrs lists the interface's IPv4 addresses in the kernel's order,
+// addrs lists the interface's addresses of the VIPs' family in the
+// kernel's order,
 // repeating a dump that a concurrent change interrupted.
 func (v *VIPs) addrs() ([]vipIfAddr, error) {
 	var list []netlink.Addr
 	var err error
+	family := netlink.FAMILY_V4
+	if v.v6 {
+		family = netlink.FAMILY_V6
+	}
 	for range vipDumpRetries {
-		list, err = v.h.AddrList(v.link, netlink.FAMILY_V4)
+		list, err = v.h.AddrList(v.link, family)
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
@@ -282,7 +294,7 @@ func (v *VIPs) addrs() ([]vipIfAddr, error) {
 		if a.IPNet == nil {
 			continue
 		}
-		if p, ok := ipNetPrefix(*a.IPNet); ok {
+		if p, ok := ipNetPrefix(*a.IPNet, v.v6); ok {
 			out = append(out, vipIfAddr{prefix: p, flags: a.Flags})
 		}
 	}
@@ -300,6 +312,13 @@ func (v *VIPs) findPrimary() (netip.Prefix, error) {
 		if v.isVIP[a.prefix.Addr()] {
 			continue
 		}
+		if v.v6 {
+			// An IPv6 router sends from its link-local address.
+			if a.prefix.Addr().IsLinkLocalUnicast() {
+				return a.prefix, nil
+			}
+			continue
+		}
 		if a.flags&unix.IFA_F_SECONDARY == 0 {
 			return a.prefix, nil
 		}
@@ -310,19 +329,31 @@ func (v *VIPs) findPrimary() (netip.Prefix, error) {
 	return first, nil
 }
 
-// vipNetlinkAddr returns a fresh netlink.Addr for p: AddrReplace and AddrDel
-// write the broadcast address into the value they are given.
-func vipNetlinkAddr(p netip.Prefix) *netlink.Addr {
+// netlinkAddr returns a fresh netlink.Addr for p: AddrReplace and AddrDel
+// write the broadcast address into the value they are given. An IPv6 one
+// skips duplicate address detection.
+func (v *VIPs) netlinkAddr(p netip.Prefix) *netlink.Addr {
+	if v.v6 {
+		return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)},
+			Flags: unix.IFA_F_NODAD}
+	}
 	return &netlink.Addr{IPNet: &net.IPNet{
 		IP:   p.Addr().AsSlice(),
 		Mask: net.CIDRMask(p.Bits(), 32),
 	}}
 }
 
-// ipNetPrefix converts an IPv4 net.IPNet; ok is false for anything else.
-func ipNetPrefix(n net.IPNet) (p netip.Prefix, ok bool) {
-	ip4 := n.IP.To4()
+// ipNetPrefix converts a net.IPNet of the family v6 says; ok is false for
+// anything else.
+func ipNetPrefix(n net.IPNet, v6 bool) (p netip.Prefix, ok bool) {
 	ones, bits := n.Mask.Size()
+	if v6 {
+		if n.IP.To4() != nil || len(n.IP) != 16 || bits != 128 {
+			return netip.Prefix{}, false
+		}
+		return netip.PrefixFrom(netip.AddrFrom16([16]byte(n.IP)), ones), true
+	}
+	ip4 := n.IP.To4()
 	if ip4 == nil || bits != 32 {
 		return netip.Prefix{}, false
 	}

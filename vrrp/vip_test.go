@@ -78,10 +78,44 @@ func TestNewVIPsMissingInterface(t *testing.T) {
 	}
 }
 
-func TestNewVIPsRejectsIPv6(t *testing.T) {
-	_, err := NewVIPs("lo", vipPrefixes("fd00::1/128"), nil)
+func TestNewVIPsRejectsMixedFamilies(t *testing.T) {
+	_, err := NewVIPs("lo", vipPrefixes("10.0.0.1/32", "fd00::1/128"), nil)
 	if err == nil || !strings.Contains(err.Error(), "fd00::1/128") {
-		t.Fatalf("NewVIPs with an IPv6 VIP: error %v, want one naming it", err)
+		t.Fatalf("NewVIPs with an IPv4 and an IPv6 VIP: error %v, want one naming the IPv6 one", err)
+	}
+}
+
+// IPv6 VIPs are usable at once: added without duplicate address
+// detection, which would hold them tentative for a second, and would
+// find the old master's copy after a takeover. Stale copies of other
+// families are not touched.
+func TestVIPsIPv6AddedWithoutDAD(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	a.EnableIPv6(netip.MustParsePrefix("fd00:77::11/64"))
+	vips := vipPrefixes("fd00:77::100/64", "fd00:78::1/128")
+	v := vipNew(t, a, vips...)
+	if err := v.Add(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range vips {
+		if !a.HasAddr(p.Addr()) || a.Tentative(p.Addr()) {
+			t.Errorf("%s: present %v, tentative %v; want present and usable", p, a.HasAddr(p.Addr()), a.Tentative(p.Addr()))
+		}
+	}
+	if p, err := v.Primary(); err != nil || !p.Addr().IsLinkLocalUnicast() {
+		t.Errorf("primary %v (%v), want the link-local address", p, err)
+	}
+	if err := v.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range vips {
+		if a.HasAddr(p.Addr()) {
+			t.Errorf("%s left after Remove", p)
+		}
+	}
+	if !a.HasAddr(netip.MustParseAddr("fd00:77::11")) || !a.HasAddr(a.Addr.Addr()) {
+		t.Errorf("Remove took the node's own addresses: %v %v", a.Addrs(), a.Addrs6())
 	}
 }
 

@@ -395,7 +395,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 	}
 	want := []string{
 		`VIPVISOR_VRID="300": out of range; accepted: 1-255`,
-		`VIPVISOR_VIPS: required but not set; accepted: comma list of IPv4 addresses, each with optional /prefix`,
+		`VIPVISOR_VIPS: required but not set; accepted: comma list of IPv4 or of IPv6 addresses, each with optional /prefix`,
 		`VIPVISOR_PRIORITY="x": not a decimal number (digits 0-9 only: no blanks, +, 0x, 0o, 0b or _); accepted: 1-254, or 255 for the address owner`,
 		`VIPVISOR_CHECK_FALL="0": out of range; accepted: 1-100`,
 		"VIPVISOR_PRIORITTY: unknown variable (see `vipvisor help` for the list)",

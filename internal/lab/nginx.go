@@ -99,7 +99,11 @@ func nginxConf(dir string, listen netip.AddrPort, body string, root bool) string
 	for _, m := range nginxTempModules() {
 		fmt.Fprintf(&b, "\t%s_temp_path %q;\n", m, p(m))
 	}
-	fmt.Fprintf(&b, "\tserver {\n\t\tlisten %s;\n", listen)
+	opt := ""
+	if listen.Addr().Is6() && listen.Addr().IsUnspecified() {
+		opt = " ipv6only=off" // [::] serves both families
+	}
+	fmt.Fprintf(&b, "\tserver {\n\t\tlisten %s%s;\n", listen, opt)
 	fmt.Fprintf(&b, "\t\tlocation / {\n\t\t\treturn 200 %q;\n\t\t}\n", body)
 	fmt.Fprintf(&b, "\t\tlocation = /health {\n\t\t\tinclude %q;\n\t\t}\n", NginxHealthConf(dir))
 	b.WriteString("\t}\n}\n")

@@ -152,33 +152,23 @@ func (n *Node) Sysctl(key, value string) {
 // order: the node's own address first, VIPs after it.
 func (n *Node) Addrs() []netip.Prefix {
 	n.t.Helper()
-	var links []struct {
-		AddrInfo []struct {
-			Family    string `json:"family"`
-			Local     string `json:"local"`
-			PrefixLen int    `json:"prefixlen"`
-		} `json:"addr_info"`
-	}
-	n.unmarshalIP(&links, "-j", "-4", "addr", "show", "dev", Iface)
 	var addrs []netip.Prefix
-	for _, l := range links {
-		for _, a := range l.AddrInfo {
-			p, err := netip.ParsePrefix(fmt.Sprintf("%s/%d", a.Local, a.PrefixLen))
-			if err != nil {
-				n.t.Fatalf("lab: node %s: address %q/%d: %v", n.Name, a.Local, a.PrefixLen, err)
-			}
-			addrs = append(addrs, p)
+	for _, a := range n.addrInfo("-4") {
+		p, err := netip.ParsePrefix(fmt.Sprintf("%s/%d", a.Local, a.PrefixLen))
+		if err != nil {
+			n.t.Fatalf("lab: node %s: address %q/%d: %v", n.Name, a.Local, a.PrefixLen, err)
 		}
+		addrs = append(addrs, p)
 	}
 	return addrs
 }
 
-// HasAddr reports whether a is now on the node's eth0, with any prefix
-// length.
+// HasAddr reports whether a (IPv4 or IPv6) is now on the node's eth0, with
+// any prefix length.
 func (n *Node) HasAddr(a netip.Addr) bool {
 	n.t.Helper()
-	for _, p := range n.Addrs() {
-		if p.Addr() == a {
+	for _, x := range n.addrInfo(family(a)) {
+		if x.Local == a.String() {
 			return true
 		}
 	}
