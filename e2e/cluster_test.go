@@ -229,9 +229,15 @@ func (n *node) keepalivedConf(o kaOpts, notify string) string {
 			fmt.Fprintf(&b, "\tauthentication {\n\t\tauth_type PASS\n\t\tauth_pass %s\n\t}\n", o.pass)
 		}
 		if len(o.peers) > 0 {
-			fmt.Fprintf(&b, "\tunicast_src_ip %s\n\tunicast_peer {\n", n.Addr.Addr())
+			// IPv6 adverts travel between link-local addresses (RFC 5798
+			// §5.1.2.1), unicast ones too.
+			own := func(p *node) netip.Addr { return p.Addr.Addr() }
+			if in.vip.Addr().Is6() {
+				own = func(p *node) netip.Addr { return p.LinkLocal() }
+			}
+			fmt.Fprintf(&b, "\tunicast_src_ip %s\n\tunicast_peer {\n", own(n))
 			for _, p := range o.peers {
-				fmt.Fprintf(&b, "\t\t%s\n", p.Addr.Addr())
+				fmt.Fprintf(&b, "\t\t%s\n", own(p))
 			}
 			b.WriteString("\t}\n")
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -153,4 +154,93 @@ func runTshark(t *testing.T, pcap string, fields ...string) string {
 		t.Fatalf("tshark %s: %v", strings.Join(args, " "), err)
 	}
 	return string(out)
+}
+
+// v6Pair starts vipvisor on v and keepalived on k over IPv6, VRID 61, v3 at
+// 100ms, multicast or unicast between link-local addresses; the one named
+// master has priority 150, the other 100.
+func (c *v6Cluster) v6Pair(unicast, vipvisorMaster bool) (v, k *node, ka *keepalived) {
+	v, k = c.node6("vv", 11), c.node6("ka", 12)
+	vp, kp := 100, 150
+	if vipvisorMaster {
+		vp, kp = 150, 100
+	}
+	opts := kaOpts{version: 3, interval: "0.1", instances: []kaInstance{{name: "VI_61", vrid: 61, prio: kp, vip: c.vip6}}}
+	var env []string
+	if unicast {
+		opts.peers = []*node{v}
+		env = append(env, "VIPVISOR_UNICAST_PEERS="+k.LinkLocal().String())
+	}
+	ka = k.startKeepalived(opts)
+	c.start6(v, vp, env...)
+	return v, k, ka
+}
+
+func TestIPv6Interop(t *testing.T) {
+	for _, unicast := range []bool{false, true} {
+		mode := "multicast"
+		if unicast {
+			mode = "unicast"
+		}
+		t.Run(mode+"/vipvisor master", func(t *testing.T) {
+			c := newV6Cluster(t)
+			v, k, ka := c.v6Pair(unicast, true)
+			c.served6(v, 10*time.Second)
+			lab.WaitFor(t, 5*time.Second, "keepalived to settle as backup", func() bool { return ka.stateOf("VI_61") == "BACKUP" })
+			c.soleHolder6(v, k)
+			// Link cut: keepalived takes over; back: vipvisor preempts.
+			v.LinkDown()
+			c.served6(k, 5*time.Second)
+			v.LinkUp()
+			c.served6(v, 10*time.Second)
+			c.soleHolder6(v, k)
+			checkClean(t, v, ka)
+			// Planned stop: keepalived takes over at once.
+			v.stop()
+			c.served6(k, 5*time.Second)
+		})
+		t.Run(mode+"/keepalived master", func(t *testing.T) {
+			c := newV6Cluster(t)
+			v, k, ka := c.v6Pair(unicast, false)
+			c.served6(k, 10*time.Second)
+			lab.WaitFor(t, 5*time.Second, "vipvisor to follow keepalived", func() bool { return v.state() == "BACKUP" })
+			c.soleHolder6(k, v)
+			if s, _ := v.status(); s.VRRP.Master != k.LinkLocal().String() {
+				t.Errorf("vipvisor sees master %q, want keepalived at %s", s.VRRP.Master, k.LinkLocal())
+			}
+			k.LinkDown()
+			c.served6(v, 5*time.Second)
+			k.LinkUp()
+			c.served6(k, 10*time.Second)
+			c.soleHolder6(k, v)
+			checkClean(t, v, ka)
+			ka.stop()
+			c.served6(v, 5*time.Second)
+		})
+	}
+}
+
+// checkClean checks that neither side found fault with the other's
+// adverts: vipvisor dropped none, keepalived logged no complaint.
+func checkClean(t *testing.T, v *node, ka *keepalived) {
+	t.Helper()
+	s, err := v.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for reason, n := range s.VRRP.Drops {
+		if n > 0 {
+			t.Errorf("vipvisor dropped %d of keepalived's adverts as %s", n, reason)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(ka.n.dir, "keepalived.log"))
+	for _, line := range strings.Split(string(b), "\n") {
+		l := strings.ToLower(line)
+		for _, word := range []string{"invalid", "bad ", "error", "mismatch", "ttl", "hop", "checksum", "ip address associated"} {
+			if strings.Contains(l, word) {
+				t.Errorf("keepalived complained: %s", line)
+				break
+			}
+		}
+	}
 }
