@@ -81,9 +81,10 @@ type nodeStatus struct {
 		Drops    map[string]uint64 `json:"drops"`
 	} `json:"vrrp"`
 	Instances []struct {
-		Name   string `json:"name"`
-		State  string `json:"state"`
-		Master string `json:"master"`
+		Name   string            `json:"name"`
+		State  string            `json:"state"`
+		Master string            `json:"master"`
+		Drops  map[string]uint64 `json:"drops"`
 	} `json:"instances"`
 }
 

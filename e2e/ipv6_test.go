@@ -228,10 +228,15 @@ func checkClean(t *testing.T, v *node, ka *keepalived) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for reason, n := range s.VRRP.Drops {
-		if n > 0 {
-			t.Errorf("vipvisor dropped %d of keepalived's adverts as %s", n, reason)
+	for _, in := range s.Instances {
+		for reason, n := range in.Drops {
+			if n > 0 {
+				t.Errorf("vipvisor's %s dropped %d of keepalived's adverts as %s", in.Name, n, reason)
+			}
 		}
+	}
+	if len(s.Instances) == 0 {
+		t.Error("vipvisor's /status lists no instance")
 	}
 	b, _ := os.ReadFile(filepath.Join(ka.n.dir, "keepalived.log"))
 	for _, line := range strings.Split(string(b), "\n") {

@@ -119,7 +119,7 @@ func (c *Config) Validate() []error {
 	for _, p := range c.UnicastPeers {
 		if slices.Contains(c.VIPS.Addrs(), p) {
 			bad("UNICAST_PEERS", fmt.Sprintf("%s is one of VIPVISOR_VIPS; a peer is another node's own address", p),
-				"comma list of the other nodes' own IPv4 addresses")
+				"comma list of the other nodes' own addresses")
 			break
 		}
 	}
@@ -162,7 +162,7 @@ func (c *Config) checkInterface() []error {
 			if p == own.Unmap() {
 				return []error{envconf.Invalid("UNICAST_PEERS",
 					fmt.Sprintf("%s is this node's own address on %s", p, c.Interface),
-					"comma list of the other nodes' own IPv4 addresses")}
+					"comma list of the other nodes' own addresses")}
 			}
 		}
 	}

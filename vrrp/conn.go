@@ -53,7 +53,7 @@ type ConnConfig struct {
 // control, as keepalived) and, as source, the interface's primary address,
 // named on every write.
 //
-// Receive may be called by one goroutine at a time; Send, Refresh, Primary,
+// Receive may be called by one goroutine at a time; Send, SetPrimary, Primary,
 // Drops and Close may be called concurrently with it and with each other.
 type Conn struct {
 	ifname  string
@@ -77,8 +77,9 @@ type Conn struct {
 
 // Listen opens the VRRP socket described by cfg: bound to the interface,
 // with our TTL and TOS, joined to the group in multicast mode. It fails if
-// the interface does not exist or has no IPv4 address of its own to send
-// from (a VIP does not count).
+// the interface does not exist. Send needs a source: the caller sets it
+// with SetPrimary, from the one component that watches the interface's
+// addresses (VIPs.Primary and Watch).
 func Listen(cfg ConnConfig) (*Conn, error) {
 	c, err := newConn(cfg)
 	if err != nil {
@@ -89,9 +90,6 @@ func Listen(cfg ConnConfig) (*Conn, error) {
 		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
 	}
 	c.ifindex, c.rules.ifIndex = ifi.Index, ifi.Index
-	if c.primary, err = primaryAddr(ifi, c.rules.vips, c.v6); err != nil {
-		return nil, fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
-	}
 	var group netip.Addr // none in unicast mode
 	if !c.rules.unicast() {
 		group = c.rules.group
@@ -168,39 +166,36 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 	return c, nil
 }
 
-// Primary returns the interface's primary IPv4 address: the source of our
-// adverts and our address in the tie-break of equal priorities (RFC 5798
-// §6.4.3). It is invalid after a Refresh that found no address.
+// Primary returns the source of our adverts, as last set: the
+// interface's primary address (for IPv6 its link-local one), also our
+// address in the tie-break of equal priorities (RFC 5798 §6.4.3) and the
+// address whose packets are our own. It is invalid until SetPrimary and
+// after one that found no address.
 func (c *Conn) Primary() netip.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.primary
 }
 
-// Refresh reads the primary address again; the driver calls it after a
-// link or address change. With no address left, Primary becomes invalid,
-// Send fails, and Refresh says so. A re-created interface (same name, new
-// index) is an error too: the socket stays bound to the old one and must
-// be opened again. Like Listen, Refresh looks at the network namespace of
-// the calling thread.
-func (c *Conn) Refresh() error {
+// SetPrimary sets the source of our adverts. With the zero Addr, Send
+// fails until an address is set again.
+func (c *Conn) SetPrimary(a netip.Addr) {
+	c.mu.Lock()
+	c.primary = a
+	c.mu.Unlock()
+}
+
+// CheckInterface fails if the interface was re-created (same name, new
+// index): the socket stays bound to the old one and must be opened again.
+// Like Listen, it looks at the network namespace of the calling thread.
+func (c *Conn) CheckInterface() error {
 	ifi, err := net.InterfaceByName(c.ifname)
 	if err != nil {
-		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
+		return fmt.Errorf("vrrp: %s: %w", c.ifname, err)
 	}
 	if ifi.Index != c.ifindex {
-		return fmt.Errorf("vrrp: refresh %s: the interface was re-created (index %d, was %d); open the socket again",
+		return fmt.Errorf("vrrp: %s was re-created (index %d, was %d); open the socket again",
 			c.ifname, ifi.Index, c.ifindex)
-	}
-	p, err := primaryAddr(ifi, c.rules.vips, c.v6)
-	if err != nil && !errors.Is(err, errNoAddress) && !errors.Is(err, errNoLinkLocal) {
-		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
-	}
-	c.mu.Lock()
-	c.primary = p
-	c.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("vrrp: refresh %s: %w", c.ifname, err)
 	}
 	return nil
 }
@@ -295,56 +290,4 @@ func (c *Conn) Close() error {
 		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifname, err)
 	}
 	return nil
-}
-
-// errNoAddress: the interface has no IPv4 address we may send from.
-var errNoAddress = errors.New("no IPv4 address of its own (VIPs do not count)")
-
-// errNoLinkLocal: the interface has no IPv6 link-local address, which an
-// IPv6 virtual router sends from (RFC 5798 §5.1.2.1).
-var errNoLinkLocal = errors.New("no IPv6 link-local address (is IPv6 disabled on it?)")
-
-// primaryAddr returns the primary address of ifi: for IPv4 see
-// pickPrimary, for IPv6 its first link-local address.
-func primaryAddr(ifi *net.Interface, vips []netip.Addr, v6 bool) (netip.Addr, error) {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("list addresses: %w", err)
-	}
-	var list []netip.Addr
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				list = append(list, ip.Unmap())
-			}
-		}
-	}
-	if v6 {
-		for _, a := range list {
-			if a.Is6() && a.IsLinkLocalUnicast() {
-				return a, nil
-			}
-		}
-		return netip.Addr{}, errNoLinkLocal
-	}
-	if a, ok := pickPrimary(list, vips); ok {
-		return a, nil
-	}
-	return netip.Addr{}, errNoAddress
-}
-
-// pickPrimary chooses our source address among an interface's addresses,
-// given in the kernel's order: the first IPv4 one that is not one of our
-// VIPs. The kernel lists primary addresses before secondary ones
-// (inet_insert_ifa), so a VIP in the node's own subnet, a secondary, comes
-// late anyway; a VIP that is a primary of its own (a /32, or one added
-// before the node's address) may come first, which is why VIPs are
-// skipped by name: the kernel's own choice would be the VIP.
-func pickPrimary(addrs, vips []netip.Addr) (netip.Addr, bool) {
-	for _, a := range addrs {
-		if a.Is4() && !a.IsLoopback() && !a.IsUnspecified() && !slices.Contains(vips, a) {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
 }

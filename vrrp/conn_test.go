@@ -21,32 +21,6 @@ import (
 	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
-func TestPickPrimary(t *testing.T) {
-	a := netip.MustParseAddr
-	own, vip, other := a("10.0.0.11"), a("10.0.0.100"), a("10.0.1.5")
-	tests := []struct {
-		name  string
-		addrs []netip.Addr // in the kernel's order
-		want  netip.Addr   // invalid: none
-	}{
-		{"own address only", []netip.Addr{own}, own},
-		{"own, then the VIP", []netip.Addr{own, vip}, own},
-		{"VIP /32 first, as the kernel lists it after a re-add", []netip.Addr{vip, own}, own},
-		{"first wins", []netip.Addr{other, own}, other},
-		{"loopback and IPv6 skipped", []netip.Addr{a("127.0.0.1"), a("fd00::1"), own}, own},
-		{"only VIPs", []netip.Addr{vip}, netip.Addr{}},
-		{"nothing", nil, netip.Addr{}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := pickPrimary(tc.addrs, []netip.Addr{vip})
-			if got != tc.want || ok != tc.want.IsValid() {
-				t.Errorf("pickPrimary = %v, %v; want %v", got, ok, tc.want)
-			}
-		})
-	}
-}
-
 func TestListenRejects(t *testing.T) {
 	good := ConnConfig{Interface: "lo", VRID: 1, Version: 3, Interval: time.Second}
 	tests := []struct {
@@ -61,7 +35,12 @@ func TestListenRejects(t *testing.T) {
 		{"password of 9", func(c *ConnConfig) { c.Version, c.AuthPass = 2, "123456789" }},
 		{"unicast group", func(c *ConnConfig) { c.Group = netip.MustParseAddr("10.0.0.1") }},
 		{"multicast peer", func(c *ConnConfig) { c.Peers = []netip.Addr{defaultGroup} }},
-		{"IPv6 VIP", func(c *ConnConfig) { c.VIPs = []netip.Addr{netip.MustParseAddr("fd00::1")} }},
+		{"IPv6 VIP, IPv4 group", func(c *ConnConfig) {
+			c.VIPs, c.Group = []netip.Addr{netip.MustParseAddr("fd00::1")}, defaultGroup
+		}},
+		{"IPv4 VIP, IPv6 peer", func(c *ConnConfig) {
+			c.VIPs, c.Peers = []netip.Addr{netip.MustParseAddr("10.0.0.100")}, []netip.Addr{netip.MustParseAddr("fe80::2")}
+		}},
 		{"no such interface", func(c *ConnConfig) { c.Interface = "vvnosuch0" }},
 	}
 	for _, tc := range tests {
@@ -175,19 +154,15 @@ func TestConnMulticast(t *testing.T) {
 			t.Errorf("%d own packets came back", n)
 		}
 	})
-	t.Run("refresh", func(t *testing.T) {
-		a.Run("ip", "addr", "del", a.Addr.String(), "dev", lab.Iface)
-		if err := a.Do(ca.Refresh); err == nil || ca.Primary().IsValid() {
-			t.Errorf("Refresh with only the VIP left = %v, Primary %v; want an error, no address", err, ca.Primary())
-		}
+	t.Run("no primary", func(t *testing.T) {
+		ca.SetPrimary(netip.Addr{})
 		if err := ca.Send(150); err == nil {
 			t.Error("Send without an address succeeded")
 		}
-		a.Run("ip", "addr", "add", a.Addr.String(), "dev", lab.Iface)
-		connMust(t, a.Do(ca.Refresh))
+		connPrimary(t, a, ca, []netip.Addr{vip})
 		connMust(t, ca.Send(151))
 		if got := rxb.from(t, a.Addr.Addr()); got.Priority != 151 {
-			t.Errorf("after Refresh, b received priority %d, want 151", got.Priority)
+			t.Errorf("after SetPrimary, b received priority %d, want 151", got.Priority)
 		}
 	})
 	t.Run("close", func(t *testing.T) {
@@ -295,8 +270,9 @@ func TestConnWire(t *testing.T) {
 	}
 }
 
-// connOpen opens a Conn on eth0 of node n; its socket stays in n's
-// namespace. It is closed when the test ends.
+// connOpen opens a Conn on eth0 of node n, its source the primary address
+// as VIPs finds it; its socket stays in n's namespace. It is closed when
+// the test ends.
 func connOpen(t *testing.T, n *lab.Node, cfg ConnConfig) *Conn {
 	t.Helper()
 	cfg.Interface = lab.Iface
@@ -309,7 +285,32 @@ func connOpen(t *testing.T, n *lab.Node, cfg ConnConfig) *Conn {
 		t.Fatalf("Listen on %s: %v", n, err)
 	}
 	t.Cleanup(func() { c.Close() })
+	connPrimary(t, n, c, cfg.VIPs)
 	return c
+}
+
+// connPrimary sets c's source to eth0's primary address on n, as an
+// Instance does: from VIPs, which skips the addresses in vips.
+func connPrimary(t *testing.T, n *lab.Node, c *Conn, vips []netip.Addr) {
+	t.Helper()
+	var p netip.Prefix
+	err := n.Do(func() error {
+		var ps []netip.Prefix
+		for _, a := range vips {
+			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+		}
+		v, err := NewVIPs(lab.Iface, ps, nil)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		p, err = v.Primary()
+		return err
+	})
+	if err != nil || !p.IsValid() {
+		t.Fatalf("primary address of %s: %v, %v", n, p, err)
+	}
+	c.SetPrimary(p.Addr())
 }
 
 func connMust(t *testing.T, err error) {

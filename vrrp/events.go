@@ -8,8 +8,8 @@ import (
 )
 
 // Event is an input to Machine.Handle. The set is closed: Start,
-// AdvertReceived, Timeout, SetHealthy, SetFault, SetPriority, Shutdown,
-// Release, AddressConflict.
+// AdvertReceived, Timeout, SetHealthy, SetFault, SetPriority, SetPrimary,
+// Shutdown, Release, AddressConflict.
 type Event interface{ isEvent() }
 
 // Start joins the virtual router (RFC 5798 §6.4.1 Startup): Backup, or
@@ -39,6 +39,11 @@ type SetFault struct{ Fault bool }
 // owner's stays 255.
 type SetPriority struct{ Priority uint8 }
 
+// SetPrimary sets this router's own address after the interface was
+// re-addressed: the tie-break of equal priorities and, while master, the
+// master's address.
+type SetPrimary struct{ Addr netip.Addr }
+
 // Shutdown is a planned stop. The Machine ends in Stopped and ignores
 // every later event.
 type Shutdown struct{}
@@ -63,6 +68,7 @@ func (Timeout) isEvent()         {}
 func (SetHealthy) isEvent()      {}
 func (SetFault) isEvent()        {}
 func (SetPriority) isEvent()     {}
+func (SetPrimary) isEvent()      {}
 func (Shutdown) isEvent()        {}
 func (Release) isEvent()         {}
 func (AddressConflict) isEvent() {}

@@ -48,8 +48,9 @@ type MachineConfig struct {
 	// PreemptDelay is how long after Start, or after leaving Fault, a
 	// backup still accepts a lower-priority master instead of preempting it.
 	PreemptDelay time.Duration
-	// PrimaryIP is this router's source address; it breaks ties between
-	// equal priorities (RFC 5798 §6.4.3).
+	// PrimaryIP is this router's source address at the start; it breaks
+	// ties between equal priorities (RFC 5798 §6.4.3). SetPrimary changes
+	// it.
 	PrimaryIP netip.Addr
 	// StopWait bounds how long a master that is shutting down keeps its
 	// addresses while it waits to hear the new master. Zero removes them
@@ -125,6 +126,11 @@ func (m *Machine) Handle(now time.Time, ev Event) []Action {
 		return m.setFault(now, ev.Fault)
 	case SetPriority:
 		return m.setPriority(now, ev.Priority)
+	case SetPrimary:
+		m.cfg.PrimaryIP = ev.Addr
+		if m.state == Master {
+			m.master = ev.Addr
+		}
 	case Shutdown:
 		return m.shutdown(now)
 	case Release:

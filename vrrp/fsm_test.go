@@ -181,6 +181,18 @@ func fsmCases() []fsmCase {
 			given: master, when: at(4*sec, adv(netip.MustParseAddr("200.0.0.1"), 100, sec)),
 			state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(200.0.0.1) RemoveVIPs HandOver(200.0.0.1)", deadline: 7600 * ms},
 
+		// Re-addressed (SetPrimary): the tie-break and the master's address follow.
+		{name: "master: re-addressed 10.0.0.4 → an equal priority from 10.0.0.3 now loses", given: seq(master, at(4*sec, SetPrimary{netip.MustParseAddr("10.0.0.4")})),
+			when: at(4100*ms, adv(hi, 100, sec)), state: Master, acts: "SplitBrain(10.0.0.3) SendAdvert(100) Reannounce", deadline: 5100 * ms, master: "10.0.0.4"},
+		{name: "master: re-addressed 10.0.0.0 → an equal priority from 10.0.0.1 now wins", given: seq(master, at(4*sec, SetPrimary{netip.MustParseAddr("10.0.0.0")})),
+			when: at(4100*ms, adv(lo, 100, sec)), state: Backup, acts: "Transition(MASTER->BACKUP) SplitBrain(10.0.0.1) RemoveVIPs HandOver(10.0.0.1)", deadline: 7700 * ms},
+		{name: "master: re-addressed → nothing to do, master is the new address", given: master, when: at(4*sec, SetPrimary{netip.MustParseAddr("10.0.0.4")}),
+			state: Master, deadline: 4600 * ms, master: "10.0.0.4"},
+		{name: "backup: re-addressed → the known master stays", given: seq(backup, at(sec, adv(hi, 150, sec))), when: at(2*sec, SetPrimary{netip.MustParseAddr("10.0.0.4")}),
+			state: Backup, deadline: 4600 * ms, master: "10.0.0.3"},
+		{name: "backup: re-addressed, then the down timer → master with the new address", given: seq(backup, at(sec, SetPrimary{netip.MustParseAddr("10.0.0.4")})),
+			when: at(3600*ms, Timeout{}), state: Master, acts: "Transition(BACKUP->MASTER) SendAdvert(100) AddVIPs Announce", deadline: 4600 * ms, master: "10.0.0.4"},
+
 		// No amplification: a master answers at most once per Advertisement_Interval.
 		{name: "master: lower priority again within the interval → suppressed, timer runs on", given: seq(master, at(4*sec, adv(hi, 50, sec))),
 			when: at(4500*ms, adv(hi, 50, sec)), state: Master, acts: "SplitBrain(10.0.0.3) AnswerSuppressed(10.0.0.3)", deadline: 5 * sec},

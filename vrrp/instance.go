@@ -17,7 +17,8 @@ import (
 type (
 	advertConn interface {
 		Primary() netip.Addr
-		Refresh() error
+		SetPrimary(netip.Addr)
+		CheckInterface() error
 		Send(prio uint8) error
 		Receive() (*Advert, error)
 		Drops() map[string]uint64
@@ -106,6 +107,21 @@ func NewInstance(cfg *Config, log *slog.Logger) (*Instance, error) {
 		conn.Close()
 		return nil, err
 	}
+	// VIPs owns the primary address from here on: it reports changes as
+	// PrimaryChanged, which onLink hands to the socket and the machine.
+	primary, err := addrs.Primary()
+	if err == nil && !primary.IsValid() {
+		err = errNoAddress
+		if cfg.IPv6() {
+			err = errNoLinkLocal
+		}
+		err = fmt.Errorf("vrrp: interface %s: %w", cfg.Interface, err)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetPrimary(primary.Addr())
 	var arp announcer = NewAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
 	if cfg.IPv6() {
 		arp = NewNDAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)

@@ -205,8 +205,8 @@ func (i *Instance) onLink(now time.Time, ev LinkEvent) {
 	case LinkDown:
 		i.setFault(now, "link", true)
 	case LinkUp:
-		if err := i.conn.Refresh(); err != nil {
-			i.log.Warn("interface address not readable after link up", "err", err)
+		if err := i.conn.CheckInterface(); err != nil {
+			i.log.Warn("interface not usable after link up", "err", err)
 		}
 		i.setFault(now, "link", false)
 	case VIPDeleted:
@@ -217,13 +217,17 @@ func (i *Instance) onLink(now time.Time, ev LinkEvent) {
 			i.do(now, []Action{AddVIPs{}, Announce{}})
 		}
 	case PrimaryChanged:
-		// Watch also reports the address it first sees, unchanged.
-		was := i.conn.Primary()
-		if err := i.conn.Refresh(); err != nil {
-			i.log.Warn("interface address not readable", "err", err)
+		// The socket sends from it, the machine breaks ties with it.
+		was, is := i.conn.Primary(), ev.Addr.Addr()
+		if is == was {
+			return
 		}
-		if is := i.conn.Primary(); is != was {
+		i.conn.SetPrimary(is)
+		i.do(now, i.m.Handle(now, SetPrimary{Addr: is}))
+		if is.IsValid() {
 			i.log.Warn("interface primary address changed; adverts now come from it", "was", addrString(was), "primary", addrString(is))
+		} else {
+			i.log.Warn("interface has no address of its own left; no adverts until it has one", "was", addrString(was))
 		}
 	}
 }

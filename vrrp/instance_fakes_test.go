@@ -46,8 +46,18 @@ func (h *hub) conn(primary string, cfg *Config, log *opLog) *fakeConn {
 	return c
 }
 
-func (c *fakeConn) Primary() netip.Addr      { return c.primary }
-func (c *fakeConn) Refresh() error           { return nil }
+func (c *fakeConn) Primary() netip.Addr {
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	return c.primary
+}
+func (c *fakeConn) SetPrimary(a netip.Addr) {
+	c.log.add("primary " + a.String())
+	c.hub.mu.Lock()
+	c.primary = a
+	c.hub.mu.Unlock()
+}
+func (c *fakeConn) CheckInterface() error    { return nil }
 func (c *fakeConn) Drops() map[string]uint64 { return nil }
 func (c *fakeConn) Close() error             { c.once.Do(func() { close(c.closed) }); return nil }
 

@@ -178,6 +178,45 @@ func TestInstanceLinkDownIsAFault(t *testing.T) {
 	})
 }
 
+// TestInstanceFollowsThePrimaryAddress: after a re-address, reported by the
+// link watcher, the socket sends from the new address and the machine
+// names it as master; the backup sees the master's new address.
+func TestInstanceFollowsThePrimaryAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		h := &hub{}
+		a := h.start(t, ctx, "10.0.0.11", testConfig(150))
+		b := h.start(t, ctx, "10.0.0.12", testConfig(100))
+		a.SetHealthy(true)
+		b.SetHealthy(true)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if a.state() != "MASTER" || b.Status().Master != "10.0.0.11" {
+			t.Fatalf("a %s, b's master %q; want a master at 10.0.0.11", a.state(), b.Status().Master)
+		}
+		a.ops.take()
+		a.addrs.events <- LinkEvent{Kind: PrimaryChanged, Addr: netip.MustParsePrefix("10.0.0.13/24")}
+		time.Sleep(200 * time.Millisecond)
+		synctest.Wait()
+		if got := a.ops.take(); !slices.Contains(got, "primary 10.0.0.13") {
+			t.Errorf("a's socket not given the new address: %q", got)
+		}
+		if s := a.Status(); s.Primary != "10.0.0.13" || s.Master != "10.0.0.13" || s.State != "MASTER" {
+			t.Errorf("a after the re-address: primary %q, master %q, %s; want 10.0.0.13, 10.0.0.13, MASTER", s.Primary, s.Master, s.State)
+		}
+		if m := b.Status().Master; m != "10.0.0.13" {
+			t.Errorf("b sees master %q, want a's new address 10.0.0.13", m)
+		}
+		// The same address again (Watch reports what it first sees) is no change.
+		a.addrs.events <- LinkEvent{Kind: PrimaryChanged, Addr: netip.MustParsePrefix("10.0.0.13/24")}
+		synctest.Wait()
+		if got := a.ops.take(); slices.ContainsFunc(got, func(op string) bool { return strings.HasPrefix(op, "primary") }) {
+			t.Errorf("an unchanged address set again: %q", got)
+		}
+	})
+}
+
 func TestInstanceStartsInFaultWhenTheLinkIsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())

@@ -214,12 +214,15 @@ func (v *VIPs) RemoveStale() (removed []netip.Prefix, err error) {
 	return removed, errors.Join(errs...)
 }
 
-// Primary returns the interface's primary IPv4 address, the source of
-// adverts: the first address in the kernel's order that is not one of the
-// VIPs and not flagged secondary, or failing that the first that is not one
-// of the VIPs (a VIP in the node's subnet that the kernel promoted to
-// primary makes the node's own address its secondary). It is the zero
-// Prefix when there is none. Watch reports later changes as PrimaryChanged.
+// Primary returns the interface's primary address, the source of adverts
+// and the tie-break address, and remembers it for Watch, which reports
+// later changes as PrimaryChanged: the one place where vipvisor decides
+// it. For IPv4 it is the first address in the kernel's order that is not
+// one of the VIPs and not flagged secondary, or failing that the first
+// that is not one of the VIPs (a VIP in the node's subnet that the kernel
+// promoted to primary makes the node's own address its secondary); for
+// IPv6 the first link-local address. It is the zero Prefix when there is
+// none.
 func (v *VIPs) Primary() (netip.Prefix, error) {
 	p, err := v.findPrimary()
 	if err != nil {
@@ -307,27 +310,44 @@ func (v *VIPs) findPrimary() (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
+	return choosePrimary(addrs, v.isVIP, v.v6), nil
+}
+
+// choosePrimary picks the primary address among an interface's addresses
+// of one family, given in the kernel's order (see VIPs.Primary). VIPs are
+// skipped by name: a VIP that is a primary of its own (a /32, or one added
+// before the node's address) may come first, and the kernel's own choice
+// of source would then be the VIP.
+func choosePrimary(addrs []vipIfAddr, isVIP map[netip.Addr]bool, v6 bool) netip.Prefix {
 	var first netip.Prefix
 	for _, a := range addrs {
-		if v.isVIP[a.prefix.Addr()] {
+		ip := a.prefix.Addr()
+		if isVIP[ip] || ip.IsUnspecified() {
 			continue
 		}
-		if v.v6 {
+		if v6 {
 			// An IPv6 router sends from its link-local address.
-			if a.prefix.Addr().IsLinkLocalUnicast() {
-				return a.prefix, nil
+			if ip.IsLinkLocalUnicast() {
+				return a.prefix
 			}
 			continue
 		}
 		if a.flags&unix.IFA_F_SECONDARY == 0 {
-			return a.prefix, nil
+			return a.prefix
 		}
 		if !first.IsValid() {
 			first = a.prefix
 		}
 	}
-	return first, nil
+	return first
 }
+
+// errNoAddress: the interface has no IPv4 address we may send from.
+var errNoAddress = errors.New("no IPv4 address of its own (VIPs do not count)")
+
+// errNoLinkLocal: the interface has no IPv6 link-local address, which an
+// IPv6 virtual router sends from (RFC 5798 §5.1.2.1).
+var errNoLinkLocal = errors.New("no IPv6 link-local address (is IPv6 disabled on it?)")
 
 // netlinkAddr returns a fresh netlink.Addr for p: AddrReplace and AddrDel
 // write the broadcast address into the value they are given. An IPv6 one

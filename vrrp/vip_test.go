@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipvisor/vipvisor/internal/lab"
 )
 
@@ -273,5 +275,70 @@ func TestVIPsLinkUp(t *testing.T) {
 			}
 			return up == s.want
 		})
+	}
+}
+
+func TestChoosePrimary(t *testing.T) {
+	p := netip.MustParsePrefix
+	own, vip, other := p("10.0.0.11/24"), p("10.0.0.100/24"), p("10.0.1.5/24")
+	sec := func(a netip.Prefix) vipIfAddr { return vipIfAddr{prefix: a, flags: unix.IFA_F_SECONDARY} }
+	pri := func(a netip.Prefix) vipIfAddr { return vipIfAddr{prefix: a} }
+	ll, ula, vip6 := p("fe80::11/64"), p("fd00::11/64"), p("fd00::100/128")
+	tests := []struct {
+		name  string
+		v6    bool
+		addrs []vipIfAddr // in the kernel's order
+		want  netip.Prefix
+	}{
+		{"own address only", false, []vipIfAddr{pri(own)}, own},
+		{"own, then the VIP as its secondary", false, []vipIfAddr{pri(own), sec(vip)}, own},
+		{"VIP /32 first, as the kernel lists it after a re-add", false, []vipIfAddr{pri(p("10.0.0.100/32")), pri(own)}, own},
+		{"first primary wins", false, []vipIfAddr{pri(other), pri(own)}, other},
+		{"a secondary before a primary", false, []vipIfAddr{sec(other), pri(own)}, own},
+		{"the VIP promoted, own address now secondary", false, []vipIfAddr{pri(vip), sec(own)}, own},
+		{"only VIPs", false, []vipIfAddr{pri(vip)}, netip.Prefix{}},
+		{"nothing", false, nil, netip.Prefix{}},
+		{"IPv6: the link-local address", true, []vipIfAddr{pri(ula), pri(ll)}, ll},
+		{"IPv6: the VIP skipped", true, []vipIfAddr{pri(vip6), pri(ll)}, ll},
+		{"IPv6: no link-local address", true, []vipIfAddr{pri(ula), pri(vip6)}, netip.Prefix{}},
+	}
+	isVIP := map[netip.Addr]bool{vip.Addr(): true, vip6.Addr(): true}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := choosePrimary(tc.addrs, isVIP, tc.v6); got != tc.want {
+				t.Errorf("choosePrimary = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNewInstanceNeedsAnAddressOfItsOwn: an instance must have a source
+// for its adverts, which VIPs decides: an IPv4 address that is not a VIP,
+// or for IPv6 a link-local address.
+func TestNewInstanceNeedsAnAddressOfItsOwn(t *testing.T) {
+	_, a := vipLab(t)
+	a.Run("ip", "addr", "flush", "dev", a.Iface)
+	a.Run("ip", "addr", "add", "10.77.0.100/24", "dev", a.Iface) // the VIP, left over
+	for _, tc := range []struct {
+		vip, want string
+	}{
+		{"10.77.0.100/24", "no IPv4 address of its own"},
+		{"fd00::100/64", "no IPv6 link-local address"}, // the lab's nodes start without IPv6
+	} {
+		cfg := validConfig()
+		cfg.Interface, cfg.VIPS = a.Iface, vipPrefixes(tc.vip)
+		if cfg.IPv6() {
+			cfg.McastGroup = netip.Addr{} // ff02::12
+		}
+		err := a.Do(func() error {
+			i, err := NewInstance(&cfg, vipTestLog(t))
+			if err == nil {
+				i.conn.Close()
+			}
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), a.Iface) {
+			t.Errorf("NewInstance with VIPs %s: %v, want an error naming %s: %s", tc.vip, err, a.Iface, tc.want)
+		}
 	}
 }

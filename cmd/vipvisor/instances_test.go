@@ -150,3 +150,68 @@ func TestCheckPrintsEachInstance(t *testing.T) {
 		t.Errorf("check shows the template's VRID as if it were an instance's:\n%s", out.String())
 	}
 }
+
+// dualStack is the contract's dual-stack node: an IPv4 and an IPv6
+// instance on one VRID, which RFC 5798 keeps apart by family.
+var dualStack = map[string]string{
+	"VRID": "51", "VIPS": unset, "INSTANCES": "web4,web6",
+	"WEB4_VIPS": "192.0.2.100/24", "WEB6_VIPS": "2001:db8::100/64",
+}
+
+func TestDualStackOneVRID(t *testing.T) {
+	setEnv(t, dualStack)
+	s, err := loadSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := s.Routers()
+	if len(rs) != 2 || rs[0].IPv6() || !rs[1].IPv6() || rs[0].VRID != 51 || rs[1].VRID != 51 {
+		t.Fatalf("routers %+v, want web4 (IPv4) and web6 (IPv6), both VRID 51", rs)
+	}
+	if g := rs[1].McastGroup.String(); g != "ff02::12" {
+		t.Errorf("web6 group %s, want ff02::12", g)
+	}
+	if g := rs[0].McastGroup.String(); g != "224.0.0.18" {
+		t.Errorf("web4 group %s, want 224.0.0.18", g)
+	}
+}
+
+func TestDualStackBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		over map[string]string
+		want string
+	}{
+		{"two IPv6 instances on one VRID",
+			map[string]string{"WEB4_VIPS": "2001:db8::101"}, `VIPVISOR_VRID="51": instances web4 and web6 both use VRID 51 on lo for one address family`},
+		{"VRRPv2 for the IPv6 instance",
+			map[string]string{"WEB6_VERSION": "2"}, `VIPVISOR_WEB6_VERSION="2": VRRP over IPv6 is version 3`},
+		{"VRRPv2 for both by the plain variable, reported for the IPv6 one",
+			map[string]string{"VERSION": "2"}, `VIPVISOR_VERSION="2": VRRP over IPv6 is version 3`},
+		{"an IPv4 group for the IPv6 instance",
+			map[string]string{"WEB6_MCAST_GROUP": "239.0.0.18"}, `VIPVISOR_WEB6_MCAST_GROUP="239.0.0.18": not an IPv6 multicast address`},
+		{"an IPv6 group for the IPv4 instance",
+			map[string]string{"WEB4_MCAST_GROUP": "ff02::12"}, `VIPVISOR_WEB4_MCAST_GROUP="ff02::12": not an IPv4 multicast address`},
+		{"both families in one instance",
+			map[string]string{"WEB6_VIPS": "192.0.2.101,2001:db8::100"}, `VIPVISOR_WEB6_VIPS="192.0.2.101,2001:db8::100": 192.0.2.101 and 2001:db8::100 are of two address families`},
+		{"an IPv4 peer for the IPv6 instance",
+			map[string]string{"WEB6_UNICAST_PEERS": "192.0.2.12"}, `VIPVISOR_WEB6_UNICAST_PEERS="192.0.2.12": 192.0.2.12 is not of the VIPs' address family`},
+		{"a link-local VIP",
+			map[string]string{"WEB6_VIPS": "fe80::100"}, `VIPVISOR_WEB6_VIPS="fe80::100": fe80::100 is not a usable IPv6 unicast address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, with(dualStack, tt.over))
+			_, err := loadSettings()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error lacks %q:\n%v", tt.want, err)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n > 2 {
+				t.Errorf("%d problems reported for 1:\n%v", n, err)
+			}
+		})
+	}
+}
