@@ -44,7 +44,7 @@ import (
 // never removes the VIPs; address lifetimes alone need a refresh several
 // times a second per VIP. As a container's PID 1 the guard would die with
 // the namespace, so there the kernel ends the processes and VIP leases end
-// the addresses (see vrrp.VIPs.SetLease).
+// the addresses (see the lease in vrrp/lease.go).
 
 // guardArg is the hidden first argument that makes vipvisor the guard.
 const guardArg = "_guard"
@@ -285,13 +285,7 @@ func EndRun(spec GuardSpec, log *slog.Logger) {
 
 func removeVIPs(spec GuardSpec, log *slog.Logger) {
 	for _, set := range spec.VIPs {
-		vips, err := vrrp.NewVIPs(set.Interface, set.VIPs, nil)
-		if err != nil {
-			log.Error("vipvisor is gone and its VIPs could not be checked", "err", err)
-			continue
-		}
-		removed, err := vips.RemoveStale()
-		vips.Close()
+		removed, err := vrrp.RemoveStaleVIPs(set.Interface, set.VIPs)
 		if len(removed) > 0 {
 			log.Warn("vipvisor is gone: removed its VIPs", "iface", set.Interface, "vips", fmt.Sprint(removed))
 		}

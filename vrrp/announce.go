@@ -17,14 +17,14 @@ import (
 	"github.com/vipvisor/vipvisor/internal/netutil"
 )
 
-// Announcer sends gratuitous ARP for the VIPs, so that neighbours and
+// arpAnnouncer sends gratuitous ARP for the VIPs, so that neighbours and
 // switches learn that they are now reached at this node's MAC address.
 //
-// Like VIPs, an Announcer belongs to the network namespace of the thread
-// that called NewAnnouncer, and opens its socket there whichever
+// Like vipSet, an arpAnnouncer belongs to the network namespace of the thread
+// that called newARPAnnouncer, and opens its socket there whichever
 // goroutine calls Announce. Announce may be called concurrently; Close
 // may not be called concurrently with it.
-type Announcer struct {
+type arpAnnouncer struct {
 	ifname string
 	vips   []netip.Addr
 	log    *slog.Logger
@@ -38,15 +38,15 @@ type Announcer struct {
 	closing sync.WaitGroup
 }
 
-// NewAnnouncer returns an Announcer for the addresses vips on ifname. It
+// newARPAnnouncer returns an arpAnnouncer for the addresses vips on ifname. It
 // opens nothing yet: Announce opens a socket each time it runs, so an
 // interface that was down or re-created in between does not matter. A nil
 // log discards messages.
-func NewAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *Announcer {
+func newARPAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *arpAnnouncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Announcer{ifname: ifname, vips: slices.Clone(vips), log: log}
+	a := &arpAnnouncer{ifname: ifname, vips: slices.Clone(vips), log: log}
 	runtime.LockOSThread()
 	a.ns, a.nsErr = netutil.ThisNetns()
 	runtime.UnlockOSThread()
@@ -55,7 +55,7 @@ func NewAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *Announcer
 
 // Close waits for the sockets of past announcements to be closed and
 // releases the namespace handle.
-func (a *Announcer) Close() error {
+func (a *arpAnnouncer) Close() error {
 	a.closing.Wait()
 	if a.nsErr != nil {
 		return nil
@@ -85,7 +85,7 @@ func (a *Announcer) Close() error {
 // Announce goes on after a frame fails to send and returns an error that
 // counts the failures. Unlike arp.Dial, it does not need an IPv4 address on
 // the interface: it builds the frames itself and only needs a raw socket.
-func (a *Announcer) Announce(rounds int) error {
+func (a *arpAnnouncer) Announce(rounds int) error {
 	if rounds <= 0 || len(a.vips) == 0 {
 		return nil
 	}
@@ -108,7 +108,7 @@ func (a *Announcer) Announce(rounds int) error {
 
 // send writes rounds rounds of frames to the broadcast address, going on
 // after a failure, and returns how many frames it wrote.
-func (a *Announcer) send(conn *packet.Conn, frames [][]byte, rounds int) (int, error) {
+func (a *arpAnnouncer) send(conn *packet.Conn, frames [][]byte, rounds int) (int, error) {
 	dst := &packet.Addr{HardwareAddr: ethernet.Broadcast}
 	var failed int
 	var first error
@@ -134,7 +134,7 @@ func (a *Announcer) send(conn *packet.Conn, frames [][]byte, rounds int) (int, e
 // Announcer's namespace, and returns it with the interface's MAC address.
 // With watch, the socket only passes frames that conflictFilter lets
 // through.
-func (a *Announcer) open(watch bool) (*packet.Conn, net.HardwareAddr, error) {
+func (a *arpAnnouncer) open(watch bool) (*packet.Conn, net.HardwareAddr, error) {
 	if a.nsErr != nil {
 		return nil, nil, fmt.Errorf("vrrp: announce on %s: network namespace: %w", a.ifname, a.nsErr)
 	}

@@ -24,13 +24,13 @@ var allNodes = netip.MustParseAddr("ff02::1")
 // only; an IPv6 peer learns the new master from its own advertisements.
 var errNoHandOver6 = errors.New("no hand-over for IPv6 VIPs")
 
-// NDAnnouncer announces IPv6 VIPs with unsolicited neighbour
+// ndAnnouncer announces IPv6 VIPs with unsolicited neighbour
 // advertisements (RFC 4861 §7.2.6, RFC 5798 §6.4.2): to all nodes, from
 // the interface's link-local address, hop limit 255, the Override flag
 // set so that caches holding the old master's MAC address take ours, and
 // our MAC address as the target link-layer address. It is the IPv6
 // Announcer; GARP_REPEAT and GARP_REFRESH count its rounds.
-type NDAnnouncer struct {
+type ndAnnouncer struct {
 	ifname string
 	vips   []netip.Addr
 	log    *slog.Logger
@@ -38,13 +38,13 @@ type NDAnnouncer struct {
 	nsErr  error
 }
 
-// NewNDAnnouncer returns an NDAnnouncer for vips on ifname, in the
+// newNDAnnouncer returns an ndAnnouncer for vips on ifname, in the
 // calling thread's network namespace; it opens nothing until Announce.
-func NewNDAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *NDAnnouncer {
+func newNDAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *ndAnnouncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &NDAnnouncer{ifname: ifname, vips: slices.Clone(vips), log: log}
+	a := &ndAnnouncer{ifname: ifname, vips: slices.Clone(vips), log: log}
 	runtime.LockOSThread()
 	a.ns, a.nsErr = netutil.ThisNetns()
 	runtime.UnlockOSThread()
@@ -53,7 +53,7 @@ func NewNDAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *NDAnnou
 
 // Announce sends rounds rounds of one advertisement per VIP, going on
 // after a failure, and returns an error counting the failures.
-func (a *NDAnnouncer) Announce(rounds int) error {
+func (a *ndAnnouncer) Announce(rounds int) error {
 	if rounds <= 0 || len(a.vips) == 0 {
 		return nil
 	}
@@ -98,19 +98,19 @@ func (a *NDAnnouncer) Announce(rounds int) error {
 }
 
 // HandOver is not done for IPv6 (errNoHandOver6).
-func (a *NDAnnouncer) HandOver(context.Context, netip.Addr, netip.Addr) (net.HardwareAddr, error) {
+func (a *ndAnnouncer) HandOver(context.Context, netip.Addr, netip.Addr) (net.HardwareAddr, error) {
 	return nil, errNoHandOver6
 }
 
 // Watch reports nothing for IPv6: a VIP answered by another node is
 // found by the adverts alone. It returns when ctx ends.
-func (a *NDAnnouncer) Watch(ctx context.Context, _ chan<- AddressConflict) error {
+func (a *ndAnnouncer) Watch(ctx context.Context, _ chan<- addressConflict) error {
 	<-ctx.Done()
 	return nil
 }
 
 // Close releases the namespace handle.
-func (a *NDAnnouncer) Close() error {
+func (a *ndAnnouncer) Close() error {
 	if a.nsErr != nil {
 		return nil
 	}

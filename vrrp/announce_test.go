@@ -54,7 +54,7 @@ func TestAnnouncementFrames(t *testing.T) {
 
 func TestAnnounceErrors(t *testing.T) {
 	// Neither call gets as far as opening a socket: no privilege needed.
-	a := NewAnnouncer("vvnosuch0", []netip.Addr{netip.MustParseAddr("10.77.0.100")}, nil)
+	a := newARPAnnouncer("vvnosuch0", []netip.Addr{netip.MustParseAddr("10.77.0.100")}, nil)
 	defer a.Close()
 	if err := a.Announce(0); err != nil {
 		t.Errorf("Announce(0) = %v, want nil", err)
@@ -64,13 +64,13 @@ func TestAnnounceErrors(t *testing.T) {
 	}
 }
 
-// annNew makes an Announcer inside the node's namespace; it then works
+// annNew makes an arpAnnouncer inside the node's namespace; it then works
 // from any goroutine.
-func annNew(t testing.TB, n *lab.Node, vips []netip.Prefix) *Announcer {
+func annNew(t testing.TB, n *lab.Node, vips []netip.Prefix) *arpAnnouncer {
 	t.Helper()
-	var a *Announcer
+	var a *arpAnnouncer
 	if err := n.Do(func() error {
-		a = NewAnnouncer(n.Iface, VIPList(vips).Addrs(), vipTestLog(t))
+		a = newARPAnnouncer(n.Iface, VIPList(vips).Addrs(), vipTestLog(t))
 		return nil
 	}); err != nil {
 		t.Fatal(err)

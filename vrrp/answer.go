@@ -26,18 +26,18 @@ type owed struct {
 // and with announce a burst of gratuitous ARP that is repeated once more
 // a little later (Reannounce). A now before the last answer (a clock
 // stepped back) allows an answer, so a wrong clock cannot silence one.
-func (m *Machine) answer(now time.Time, from string, announce bool) []Action {
+func (m *machine) answer(now time.Time, from string, announce bool) []action {
 	if since := now.Sub(m.lastAnswer); !m.lastAnswer.IsZero() && since >= 0 && since < m.cfg.Interval {
 		m.owed.answer = true
 		m.owed.announce = m.owed.announce || announce
-		return []Action{AnswerSuppressed{From: from}}
+		return []action{answerSuppressed{From: from}}
 	}
 	m.lastAnswer = now
 	acts := m.advertise(now)
 	m.owed.answer = false
 	if announce {
 		m.owed.announce = false
-		acts = append(acts, Reannounce{})
+		acts = append(acts, reannounce{})
 	}
 	return acts
 }
@@ -52,25 +52,25 @@ func (m *Machine) answer(now time.Time, from string, announce bool) []Action {
 // split lasts, moving every client back and forth ten times a second.
 // The advert lets VRRP settle it wherever it gets through: a loser that
 // hears it steps down and hands over, a winner answers it and announces.
-func (m *Machine) conflict(now time.Time, c AddressConflict) []Action {
+func (m *machine) conflict(now time.Time, c addressConflict) []action {
 	if m.state != Master || m.stopping {
 		return nil
 	}
 	with := c.MAC.String()
 	announce := !m.reclaimed
 	m.reclaimed = true
-	return append([]Action{SplitBrain{With: with}}, m.answer(now, with, announce)...)
+	return append([]action{splitBrain{With: with}}, m.answer(now, with, announce)...)
 }
 
 // advertTimer is the master's Adver_Timer firing: an advert, and the
 // announcement a suppressed answer owes, which makes it an answer.
-func (m *Machine) advertTimer(now time.Time) []Action {
+func (m *machine) advertTimer(now time.Time) []action {
 	acts := m.advertise(now)
 	if m.owed.answer {
 		m.lastAnswer = now
 	}
 	if m.owed.announce {
-		acts = append(acts, Reannounce{})
+		acts = append(acts, reannounce{})
 	}
 	m.owed = owed{}
 	return acts

@@ -28,7 +28,7 @@ import (
 // costs no wake-ups. A report that finds out full is dropped: the master
 // answers at most one per interval anyway. Watch returns nil once ctx
 // ends, or the error that ended it.
-func (a *Announcer) Watch(ctx context.Context, out chan<- AddressConflict) error {
+func (a *arpAnnouncer) Watch(ctx context.Context, out chan<- addressConflict) error {
 	if len(a.vips) == 0 {
 		<-ctx.Done()
 		return nil
@@ -60,15 +60,15 @@ func (a *Announcer) Watch(ctx context.Context, out chan<- AddressConflict) error
 
 // conflictIn reports whether frame is an ARP frame from another station
 // that claims one of vips, as Watch describes.
-func conflictIn(frame []byte, mac net.HardwareAddr, vips []netip.Addr) (AddressConflict, bool) {
+func conflictIn(frame []byte, mac net.HardwareAddr, vips []netip.Addr) (addressConflict, bool) {
 	if len(frame) < 12 || bytes.Equal(frame[6:12], mac) {
-		return AddressConflict{}, false
+		return addressConflict{}, false
 	}
 	p, ok := arpIn(frame)
 	if !ok || !slices.Contains(vips, p.SenderIP) || bytes.Equal(p.SenderHardwareAddr, mac) {
-		return AddressConflict{}, false
+		return addressConflict{}, false
 	}
-	return AddressConflict{VIP: p.SenderIP, MAC: slices.Clone(p.SenderHardwareAddr)}, true
+	return addressConflict{VIP: p.SenderIP, MAC: slices.Clone(p.SenderHardwareAddr)}, true
 }
 
 // Offsets into an Ethernet frame carrying an ARP packet for IPv4.

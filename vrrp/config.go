@@ -18,8 +18,8 @@ import (
 // an entry for minutes. Above a day the refresh no longer repairs any
 // cache in time.
 const (
-	MinGARPRefresh = time.Second
-	MaxGARPRefresh = 24 * time.Hour
+	minGARPRefresh = time.Second
+	maxGARPRefresh = 24 * time.Hour
 )
 
 // Config is one VRRP instance's settings, read from VIPVISOR_* variables.
@@ -113,7 +113,7 @@ func (c *Config) Validate() []error {
 	if c.GARPRepeat < 0 || c.GARPRepeat > 255 {
 		bad("GARP_REPEAT", "out of range", "0-255")
 	}
-	if c.GARPRefresh != 0 && (c.GARPRefresh < MinGARPRefresh || c.GARPRefresh > MaxGARPRefresh) {
+	if c.GARPRefresh != 0 && (c.GARPRefresh < minGARPRefresh || c.GARPRefresh > maxGARPRefresh) {
 		bad("GARP_REFRESH", "out of range", "0s (off), or a duration from 1s to 24h")
 	}
 	for _, p := range c.UnicastPeers {

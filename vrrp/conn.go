@@ -15,8 +15,8 @@ import (
 // defaultGroup is the IPv4 multicast group of VRRP (RFC 5798 §5.1.1.2).
 var defaultGroup = netip.AddrFrom4([4]byte{224, 0, 0, 18})
 
-// ConnConfig is what the socket needs to know.
-type ConnConfig struct {
+// connConfig is what the socket needs to know.
+type connConfig struct {
 	// Interface carries the adverts. The socket is bound to it.
 	Interface string
 	// VRID is our virtual router ID, 1–255.
@@ -45,7 +45,7 @@ type ConnConfig struct {
 	Log *slog.Logger
 }
 
-// Conn is the VRRP socket of one virtual router on one interface: a raw
+// vrrpConn is the VRRP socket of one virtual router on one interface: a raw
 // IPv4 socket of protocol 112, bound to the interface (SO_BINDTODEVICE),
 // that sends our adverts and receives the peers' (socket4.go).
 //
@@ -55,7 +55,7 @@ type ConnConfig struct {
 //
 // Receive may be called by one goroutine at a time; Send, SetPrimary, Primary,
 // Drops and Close may be called concurrently with it and with each other.
-type Conn struct {
+type vrrpConn struct {
 	ifname  string
 	v6      bool // an IPv6 virtual router (socket6, link-local source)
 	ifindex int
@@ -66,7 +66,7 @@ type Conn struct {
 	log     *slog.Logger
 	now     func() time.Time // a seam: tests pin the rate limiter's clock
 	limit   *rateLimiter
-	drops   DropCounts
+	drops   dropCounts
 
 	mu      sync.Mutex
 	primary netip.Addr
@@ -75,12 +75,12 @@ type Conn struct {
 	rbuf []byte // Receive's own
 }
 
-// Listen opens the VRRP socket described by cfg: bound to the interface,
+// listenConn opens the VRRP socket described by cfg: bound to the interface,
 // with our TTL and TOS, joined to the group in multicast mode. It fails if
 // the interface does not exist. Send needs a source: the caller sets it
 // with SetPrimary, from the one component that watches the interface's
-// addresses (VIPs.Primary and Watch).
-func Listen(cfg ConnConfig) (*Conn, error) {
+// addresses (vipSet.Primary and Watch).
+func listenConn(cfg connConfig) (*vrrpConn, error) {
 	c, err := newConn(cfg)
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func Listen(cfg ConnConfig) (*Conn, error) {
 }
 
 // newConn checks cfg and builds everything of a Conn but the socket.
-func newConn(cfg ConnConfig) (*Conn, error) {
+func newConn(cfg connConfig) (*vrrpConn, error) {
 	v6 := len(cfg.VIPs) > 0 && isIPv6(cfg.VIPs[0])
 	group := cfg.Group
 	if !group.IsValid() {
@@ -115,7 +115,7 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 			group = defaultGroup6
 		}
 	}
-	c := &Conn{
+	c := &vrrpConn{
 		ifname: cfg.Interface,
 		v6:     v6,
 		rules: rxRules{vrid: cfg.VRID, version: cfg.Version, group: group,
@@ -134,7 +134,7 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 		if cfg.Version != 2 || len(cfg.AuthPass) > 8 {
 			return nil, fmt.Errorf("vrrp: listen on %s: a password needs version 2 and at most 8 characters", cfg.Interface)
 		}
-		c.rules.authType, c.rules.authData = 1, Password(cfg.AuthPass)
+		c.rules.authType, c.rules.authData = 1, authPassword(cfg.AuthPass)
 		c.advert.AuthType, c.advert.AuthData = 1, c.rules.authData
 	}
 	fam := "IPv4"
@@ -171,7 +171,7 @@ func newConn(cfg ConnConfig) (*Conn, error) {
 // address in the tie-break of equal priorities (RFC 5798 §6.4.3) and the
 // address whose packets are our own. It is invalid until SetPrimary and
 // after one that found no address.
-func (c *Conn) Primary() netip.Addr {
+func (c *vrrpConn) Primary() netip.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.primary
@@ -179,7 +179,7 @@ func (c *Conn) Primary() netip.Addr {
 
 // SetPrimary sets the source of our adverts. With the zero Addr, Send
 // fails until an address is set again.
-func (c *Conn) SetPrimary(a netip.Addr) {
+func (c *vrrpConn) SetPrimary(a netip.Addr) {
 	c.mu.Lock()
 	c.primary = a
 	c.mu.Unlock()
@@ -187,8 +187,8 @@ func (c *Conn) SetPrimary(a netip.Addr) {
 
 // CheckInterface fails if the interface was re-created (same name, new
 // index): the socket stays bound to the old one and must be opened again.
-// Like Listen, it looks at the network namespace of the calling thread.
-func (c *Conn) CheckInterface() error {
+// Like listenConn, it looks at the network namespace of the calling thread.
+func (c *vrrpConn) CheckInterface() error {
 	ifi, err := net.InterfaceByName(c.ifname)
 	if err != nil {
 		return fmt.Errorf("vrrp: %s: %w", c.ifname, err)
@@ -204,7 +204,7 @@ func (c *Conn) CheckInterface() error {
 // peer, each with its own destination in the v3 pseudo-header (RFC 5798
 // §5.2.8). A failure to one peer does not stop the others; the errors are
 // joined.
-func (c *Conn) Send(prio uint8) error {
+func (c *vrrpConn) Send(prio uint8) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.primary.IsValid() {
@@ -236,7 +236,7 @@ func (c *Conn) Send(prio uint8) error {
 // at most once per reason every 10 seconds, with the number left unlogged;
 // so are the differences it accepts. After Close it returns an error
 // matching net.ErrClosed.
-func (c *Conn) Receive() (*Advert, error) {
+func (c *vrrpConn) Receive() (*Advert, error) {
 	for {
 		p, drop, err := c.sock.recv(c.rbuf)
 		if err != nil {
@@ -264,7 +264,7 @@ func (c *Conn) Receive() (*Advert, error) {
 
 // logRated logs at most one line per key and dropLogPeriod, adding how
 // many were left out since the previous one.
-func (c *Conn) logRated(level slog.Level, key, msg string, args ...any) {
+func (c *vrrpConn) logRated(level slog.Level, key, msg string, args ...any) {
 	ctx := context.Background()
 	if !c.log.Enabled(ctx, level) {
 		return
@@ -280,12 +280,12 @@ func (c *Conn) logRated(level slog.Level, key, msg string, args ...any) {
 }
 
 // Drops returns how many packets Receive dropped, by reason (see
-// DropReason.String), every reason present; for /metrics and tests.
-func (c *Conn) Drops() map[string]uint64 { return c.drops.Snapshot() }
+// dropReason.String), every reason present; for /metrics and tests.
+func (c *vrrpConn) Drops() map[string]uint64 { return c.drops.Snapshot() }
 
 // Close closes the socket, which leaves the group. A blocked Receive
 // returns an error matching net.ErrClosed.
-func (c *Conn) Close() error {
+func (c *vrrpConn) Close() error {
 	if err := c.sock.Close(); err != nil {
 		return fmt.Errorf("vrrp: close socket on %s: %w", c.ifname, err)
 	}

@@ -44,7 +44,7 @@ func TestConnKeepalived(t *testing.T) {
 			l := lab.New(t, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 77, byte(20 + i), 0}), 24))
 			a, k := l.AddNode("a", l.Host(11)), l.AddNode("k", l.Host(21))
 			vip := l.Host(100)
-			cfg := ConnConfig{VRID: 91, Version: tc.version, Interval: tc.interval, AuthPass: tc.pass,
+			cfg := connConfig{VRID: 91, Version: tc.version, Interval: tc.interval, AuthPass: tc.pass,
 				VIPs: []netip.Addr{vip.Addr()}}
 			want := Advert{Version: tc.version, VRID: 91, Priority: 100, Interval: tc.interval,
 				Addrs: cfg.VIPs, Src: k.Addr.Addr(), Dst: defaultGroup}
@@ -55,7 +55,7 @@ func TestConnKeepalived(t *testing.T) {
 				conf += "unicast_src_ip " + k.Addr.Addr().String() + "\nunicast_peer {\n" + a.Addr.Addr().String() + "\n}\n"
 			}
 			if tc.pass != "" {
-				want.AuthType, want.AuthData = 1, Password(tc.pass)
+				want.AuthType, want.AuthData = 1, authPassword(tc.pass)
 			}
 			c := connOpen(t, a, cfg)
 			rx := connReceive(t, c)
@@ -124,7 +124,7 @@ notify NOTIFY
 
 // connAdvertise sends a priority-200 advert on c every interval until the
 // returned function is called.
-func connAdvertise(t *testing.T, c *Conn, interval time.Duration) (stop func()) {
+func connAdvertise(t *testing.T, c *vrrpConn, interval time.Duration) (stop func()) {
 	done, quit := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)

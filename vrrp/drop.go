@@ -6,105 +6,105 @@ import (
 	"sync/atomic"
 )
 
-// DropReason says why a received advertisement was dropped. The codec
+// dropReason says why a received advertisement was dropped. The codec
 // (UnmarshalBinary) reports the reasons that need nothing but the bytes and
 // the IP addresses; the receiver reports the ones that need the
 // configuration or the socket's control message. Each reason's String is a
 // snake_case word fit for a metrics label.
-type DropReason int
+type dropReason int
 
 // The reasons an advertisement is dropped, after RFC 5798 §7.1 and RFC 3768
 // §7.1 ("Receiving VRRP Packets") and keepalived's own checks.
 const (
-	// UnknownReason is the zero DropReason: the error did not come from
+	// unknownReason is the zero dropReason: the error did not come from
 	// this package's checks.
-	UnknownReason DropReason = iota
-	// BadLength: the message is shorter or longer than its address count
+	unknownReason dropReason = iota
+	// badLength: the message is shorter or longer than its address count
 	// says (codec). keepalived drops trailing bytes too.
-	BadLength
-	// BadVersion: the version is neither 2 nor 3 (codec), or not the
+	badLength
+	// badVersion: the version is neither 2 nor 3 (codec), or not the
 	// configured one (receiver). RFC 5798 §5.2.1.
-	BadVersion
-	// BadType: the type is not 1, advertisement (codec). RFC 5798 §5.2.2.
-	BadType
-	// BadChecksum: the checksum does not verify (codec). RFC 5798 §5.2.8,
+	badVersion
+	// badType: the type is not 1, advertisement (codec). RFC 5798 §5.2.2.
+	badType
+	// badChecksum: the checksum does not verify (codec). RFC 5798 §5.2.8,
 	// RFC 3768 §5.3.8.
-	BadChecksum
-	// BadInterval: the advertisement interval is zero (codec).
-	BadInterval
-	// BadVRID: the virtual router ID is 0 (codec). RFC 5798 §5.2.3.
-	BadVRID
-	// OtherVRID: a valid advertisement for another virtual router on the
+	badChecksum
+	// badInterval: the advertisement interval is zero (codec).
+	badInterval
+	// badVRID: the virtual router ID is 0 (codec). RFC 5798 §5.2.3.
+	badVRID
+	// otherVRID: a valid advertisement for another virtual router on the
 	// link (receiver). Normal on a shared LAN, counted apart from errors.
-	OtherVRID
-	// BadAuth: a v2 authentication type other than 0 or 1 (codec), or a
+	otherVRID
+	// badAuth: a v2 authentication type other than 0 or 1 (codec), or a
 	// type or password that differs from the configured one (receiver).
-	BadAuth
-	// BadTTL: a multicast advertisement whose TTL is not 255 (receiver).
+	badAuth
+	// badTTL: a multicast advertisement whose TTL is not 255 (receiver).
 	// RFC 5798 §7.1; keepalived skips this check in unicast mode.
-	BadTTL
-	// IntervalMismatch: a v2 interval that differs from the configured one
+	badTTL
+	// intervalMismatch: a v2 interval that differs from the configured one
 	// (receiver). RFC 3768 §7.1.
-	IntervalMismatch
-	// NotPeer: in unicast mode, the source is not a configured peer
+	intervalMismatch
+	// notPeer: in unicast mode, the source is not a configured peer
 	// (receiver).
-	NotPeer
-	// OwnPacket: our own advertisement, looped back (receiver).
-	OwnPacket
-	// WrongInterface: the advertisement arrived on another interface; a raw
+	notPeer
+	// ownPacket: our own advertisement, looped back (receiver).
+	ownPacket
+	// wrongInterface: the advertisement arrived on another interface; a raw
 	// socket sees protocol 112 from all of them (receiver).
-	WrongInterface
-	// WrongDestination: multicast in unicast mode or unicast in multicast
+	wrongInterface
+	// wrongDestination: multicast in unicast mode or unicast in multicast
 	// mode (receiver), as keepalived checks.
-	WrongDestination
+	wrongDestination
 
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
-	UnknownReason:    "unknown",
-	BadLength:        "bad_length",
-	BadVersion:       "bad_version",
-	BadType:          "bad_type",
-	BadChecksum:      "bad_checksum",
-	BadInterval:      "bad_interval",
-	BadVRID:          "bad_vrid",
-	OtherVRID:        "other_vrid",
-	BadAuth:          "bad_auth",
-	BadTTL:           "bad_ttl",
-	IntervalMismatch: "interval_mismatch",
-	NotPeer:          "not_peer",
-	OwnPacket:        "own_packet",
-	WrongInterface:   "wrong_interface",
-	WrongDestination: "wrong_destination",
+	unknownReason:    "unknown",
+	badLength:        "bad_length",
+	badVersion:       "bad_version",
+	badType:          "bad_type",
+	badChecksum:      "bad_checksum",
+	badInterval:      "bad_interval",
+	badVRID:          "bad_vrid",
+	otherVRID:        "other_vrid",
+	badAuth:          "bad_auth",
+	badTTL:           "bad_ttl",
+	intervalMismatch: "interval_mismatch",
+	notPeer:          "not_peer",
+	ownPacket:        "own_packet",
+	wrongInterface:   "wrong_interface",
+	wrongDestination: "wrong_destination",
 }
 
 // String returns the reason as a snake_case word, such as "bad_checksum".
-func (r DropReason) String() string {
+func (r dropReason) String() string {
 	if r < 0 || r >= numDropReasons {
 		return "DropReason(" + strconv.Itoa(int(r)) + ")"
 	}
 	return dropReasonNames[r]
 }
 
-// DropCounts counts dropped advertisements per reason. The zero value is
+// dropCounts counts dropped advertisements per reason. The zero value is
 // ready to use; Add and the readers may run concurrently. It must not be
 // copied after first use.
-type DropCounts struct {
+type dropCounts struct {
 	n [numDropReasons]atomic.Uint64
 }
 
 // Add counts one advertisement dropped for reason r. A reason out of range
 // is counted as UnknownReason rather than lost.
-func (c *DropCounts) Add(r DropReason) {
+func (c *dropCounts) Add(r dropReason) {
 	if r < 0 || r >= numDropReasons {
-		r = UnknownReason
+		r = unknownReason
 	}
 	c.n[r].Add(1)
 }
 
 // Get returns how many advertisements were dropped for reason r.
-func (c *DropCounts) Get(r DropReason) uint64 {
+func (c *dropCounts) Get(r dropReason) uint64 {
 	if r < 0 || r >= numDropReasons {
 		return 0
 	}
@@ -112,8 +112,8 @@ func (c *DropCounts) Get(r DropReason) uint64 {
 }
 
 // Snapshot returns every reason's count, zeros included so that a metrics
-// series exists before its first drop, keyed by DropReason.String.
-func (c *DropCounts) Snapshot() map[string]uint64 {
+// series exists before its first drop, keyed by dropReason.String.
+func (c *dropCounts) Snapshot() map[string]uint64 {
 	m := make(map[string]uint64, numDropReasons)
 	for r := range numDropReasons {
 		m[r.String()] = c.n[r].Load()
@@ -129,7 +129,7 @@ var errMalformed = errors.New("malformed VRRP advertisement")
 // dropError is an error that carries the reason of a drop. The errors it
 // wraps (errMalformed, io.ErrUnexpectedEOF) stay visible to errors.Is.
 type dropError struct {
-	reason DropReason
+	reason dropReason
 	msg    string
 	wraps  []error
 }
@@ -140,10 +140,10 @@ func (e *dropError) Unwrap() []error { return e.wraps }
 
 // dropReasonOf returns the reason carried by err, or UnknownReason when err
 // carries none (nil included).
-func dropReasonOf(err error) DropReason {
+func dropReasonOf(err error) dropReason {
 	var de *dropError
 	if errors.As(err, &de) {
 		return de.reason
 	}
-	return UnknownReason
+	return unknownReason
 }

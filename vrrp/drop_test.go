@@ -10,7 +10,7 @@ import (
 )
 
 func TestDropReasonString(t *testing.T) {
-	seen := map[string]DropReason{}
+	seen := map[string]dropReason{}
 	for r := range numDropReasons {
 		s := r.String()
 		if s == "" || strings.ToLower(s) != s || strings.ContainsAny(s, " -") {
@@ -21,7 +21,7 @@ func TestDropReasonString(t *testing.T) {
 		}
 		seen[s] = r
 	}
-	for _, r := range []DropReason{-1, numDropReasons} {
+	for _, r := range []dropReason{-1, numDropReasons} {
 		if got, want := r.String(), fmt.Sprintf("DropReason(%d)", int(r)); got != want {
 			t.Errorf("String of out-of-range reason (-want +got):\n-%s\n+%s", want, got)
 		}
@@ -32,13 +32,13 @@ func TestDropReasonOf(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want DropReason
+		want dropReason
 	}{
-		{"nil", nil, UnknownReason},
-		{"foreign", io.EOF, UnknownReason},
-		{"malformed", malformed(BadType, "type %d", 2), BadType},
-		{"truncated", truncated(3, 8), BadLength},
-		{"wrapped", fmt.Errorf("read from 192.0.2.1: %w", malformed(BadChecksum, "x")), BadChecksum},
+		{"nil", nil, unknownReason},
+		{"foreign", io.EOF, unknownReason},
+		{"malformed", malformed(badType, "type %d", 2), badType},
+		{"truncated", truncated(3, 8), badLength},
+		{"wrapped", fmt.Errorf("read from 192.0.2.1: %w", malformed(badChecksum, "x")), badChecksum},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,20 +57,20 @@ func TestDropReasonOf(t *testing.T) {
 }
 
 func TestDropCounts(t *testing.T) {
-	var c DropCounts
+	var c dropCounts
 	var wg sync.WaitGroup
 	const workers, each = 4, 1000
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				c.Add(BadChecksum)
-				c.Add(NotPeer)
+				c.Add(badChecksum)
+				c.Add(notPeer)
 				_ = c.Snapshot() // concurrent reads, for the race detector
 			}
 		})
 	}
 	wg.Wait()
-	c.Add(DropReason(-3)) // out of range: counted as unknown
+	c.Add(dropReason(-3)) // out of range: counted as unknown
 	c.Add(numDropReasons + 5)
 
 	want := map[string]uint64{}
@@ -89,7 +89,7 @@ func TestDropCounts(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("Snapshot has %d reasons, want %d", len(got), len(want))
 	}
-	if g := c.Get(BadChecksum); g != workers*each {
+	if g := c.Get(badChecksum); g != workers*each {
 		t.Errorf("Get(BadChecksum) = %d, want %d", g, workers*each)
 	}
 	if g := c.Get(numDropReasons); g != 0 {

@@ -30,10 +30,10 @@ func (s State) String() string {
 	return stateNames[s]
 }
 
-// MachineConfig is the fixed part of one instance as the state machine
-// sees it. The caller validates it (see Config.Validate); NewMachine only
+// machineConfig is the fixed part of one instance as the state machine
+// sees it. The caller validates it (see Config.Validate); newMachine only
 // clamps Priority to 1..255.
-type MachineConfig struct {
+type machineConfig struct {
 	// Version is 2 (RFC 3768) or 3 (RFC 5798); it selects the timer
 	// arithmetic and whether a backup adopts the master's interval.
 	Version int
@@ -58,18 +58,18 @@ type MachineConfig struct {
 	StopWait time.Duration
 }
 
-// Machine is the VRRP state machine of one virtual router (RFC 5798 §6.4,
+// machine is the VRRP state machine of one virtual router (RFC 5798 §6.4,
 // RFC 3768 §6.4), extended with keepalived's FAULT state, a health gate,
 // a planned stop that hands the addresses over before letting go, a hard
 // stop (Release), answers rate-limited to one per advert interval, and
 // intervals adopted only once a master keeps to them.
 //
-// A Machine does no I/O and reads no clock: Handle takes the time and an
+// A machine does no I/O and reads no clock: Handle takes the time and an
 // event and returns the actions to carry out, in order. Its only timer is
-// Deadline, at which the caller delivers Timeout. A Machine is not safe for
+// Deadline, at which the caller delivers Timeout. A machine is not safe for
 // concurrent use.
-type Machine struct {
-	cfg          MachineConfig
+type machine struct {
+	cfg          machineConfig
 	state        State
 	prio         uint8         // effective priority
 	masterInt    time.Duration // Master_Adver_Interval
@@ -85,57 +85,57 @@ type Machine struct {
 	candidate    candidate     // an advertised interval not adopted yet
 }
 
-// NewMachine returns a Machine in Init, unhealthy and without fault. Send
+// newMachine returns a Machine in Init, unhealthy and without fault. Send
 // SetHealthy{true} once the service passes its checks; until then the
 // Machine never becomes master.
-func NewMachine(c MachineConfig) *Machine {
+func newMachine(c machineConfig) *machine {
 	c.Priority = max(c.Priority, 1)
-	return &Machine{cfg: c, prio: c.Priority, masterInt: c.Interval}
+	return &machine{cfg: c, prio: c.Priority, masterInt: c.Interval}
 }
 
 // State returns the current state. A master that is shutting down reports
 // Master until it lets its addresses go; see Stopping.
-func (m *Machine) State() State { return m.state }
+func (m *machine) State() State { return m.state }
 
 // Master returns the current master's address as known: PrimaryIP while
 // master, the last advertising router while backup or in fault, and the
 // zero Addr when no master is known.
-func (m *Machine) Master() netip.Addr { return m.master }
+func (m *machine) Master() netip.Addr { return m.master }
 
 // EffectivePriority returns the priority this router advertises.
-func (m *Machine) EffectivePriority() uint8 { return m.prio }
+func (m *machine) EffectivePriority() uint8 { return m.prio }
 
 // Handle applies ev at time now and returns the actions to carry out in
 // order. When the state changes, Transition is the first action.
-func (m *Machine) Handle(now time.Time, ev Event) []Action {
+func (m *machine) Handle(now time.Time, ev event) []action {
 	if m.state == Stopped {
 		return nil
 	}
 	switch ev := ev.(type) {
-	case Start:
+	case start:
 		if m.state == Init {
 			return m.join(now)
 		}
-	case AdvertReceived:
+	case advertReceived:
 		return m.advert(now, ev)
-	case Timeout:
+	case timeout:
 		return m.timeout(now)
-	case SetHealthy:
+	case setHealthy:
 		return m.setHealthy(now, ev.Healthy)
-	case SetFault:
+	case setFault:
 		return m.setFault(now, ev.Fault)
-	case SetPriority:
+	case setPriority:
 		return m.setPriority(now, ev.Priority)
-	case SetPrimary:
+	case setPrimary:
 		m.cfg.PrimaryIP = ev.Addr
 		if m.state == Master {
 			m.master = ev.Addr
 		}
-	case Shutdown:
+	case shutdown:
 		return m.shutdown(now)
-	case Release:
+	case release:
 		return m.release()
-	case AddressConflict:
+	case addressConflict:
 		return m.conflict(now, ev)
 	}
 	return nil
@@ -144,7 +144,7 @@ func (m *Machine) Handle(now time.Time, ev Event) []Action {
 // join enters the virtual router from Init or Fault (RFC 5798 §6.4.1):
 // the owner becomes master at once, everyone else a backup that waits out
 // Master_Down_Interval. The preempt delay starts over.
-func (m *Machine) join(now time.Time) []Action {
+func (m *machine) join(now time.Time) []action {
 	from := m.state
 	m.preemptUntil = now.Add(m.cfg.PreemptDelay)
 	m.masterInt = m.cfg.Interval
@@ -160,7 +160,7 @@ func (m *Machine) join(now time.Time) []Action {
 	return transition(from, Backup)
 }
 
-func (m *Machine) advert(now time.Time, a AdvertReceived) []Action {
+func (m *machine) advert(now time.Time, a advertReceived) []action {
 	switch m.state {
 	case Backup:
 		return m.backupAdvert(now, a)
@@ -179,7 +179,7 @@ func (m *Machine) advert(now time.Time, a AdvertReceived) []Action {
 // master leaving is the only router that sends one. Otherwise a stream of
 // forged priority-0 adverts makes every backup take over a Skew_Time
 // after each, whatever the master says in between.
-func (m *Machine) backupAdvert(now time.Time, a AdvertReceived) []Action {
+func (m *machine) backupAdvert(now time.Time, a advertReceived) []action {
 	fromMaster := !m.master.IsValid() || a.Src == m.master
 	m.track(a)
 	switch {
@@ -203,7 +203,7 @@ func (m *Machine) backupAdvert(now time.Time, a AdvertReceived) []Action {
 // and so lets its down timer run out (RFC 5798 §6.4.2). The owner always
 // preempts (RFC 5798 §6.1 Preempt_Mode); others only with Preempt on and
 // once the preempt delay has passed.
-func (m *Machine) preempts(now time.Time, prio uint8) bool {
+func (m *machine) preempts(now time.Time, prio uint8) bool {
 	switch {
 	case prio >= m.prio:
 		return false
@@ -219,7 +219,7 @@ func (m *Machine) preempts(now time.Time, prio uint8) bool {
 // loser steps down and hands the addresses over; the winner answers as
 // keepalived does, advertising and announcing again to end it sooner, at
 // most once per interval (answer.go).
-func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
+func (m *machine) masterAdvert(now time.Time, a advertReceived) []action {
 	switch {
 	case m.stopping && a.Priority > 0:
 		// The new master is up: keep the VIPs one more interval (see
@@ -233,16 +233,16 @@ func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
 	case a.Priority == 0:
 		return m.answer(now, a.Src.String(), false)
 	}
-	split := SplitBrain{With: a.Src.String()}
+	split := splitBrain{With: a.Src.String()}
 	switch m.compare(a) {
 	case +1:
 		m.track(a)
 		down, notes := m.follow(a)
 		m.enter(Backup, now.Add(down))
-		acts := append(transition(Master, Backup), split, RemoveVIPs{}, HandOver{To: a.Src})
+		acts := append(transition(Master, Backup), split, removeVIPs{}, handOver{To: a.Src})
 		return append(acts, notes...)
 	case -1:
-		return append([]Action{split}, m.answer(now, a.Src.String(), true)...)
+		return append([]action{split}, m.answer(now, a.Src.String(), true)...)
 	}
 	return nil // our own priority and address: nothing to decide
 }
@@ -251,7 +251,7 @@ func (m *Machine) masterAdvert(now time.Time, a AdvertReceived) []Action {
 // router, -1 when this router wins and 0 when a carries our own priority
 // and address. Equal priorities go to the higher primary address; for IPv4
 // netip's byte order is the unsigned 32-bit order (RFC 5798 §6.4.3).
-func (m *Machine) compare(a AdvertReceived) int {
+func (m *machine) compare(a advertReceived) int {
 	switch {
 	case a.Priority > m.prio:
 		return +1
@@ -264,7 +264,7 @@ func (m *Machine) compare(a AdvertReceived) int {
 // setHealthy gates promotion only: a master that falls sick keeps its
 // state, and a sick backup whose down timer ran out takes over as soon as
 // it is healthy again.
-func (m *Machine) setHealthy(now time.Time, healthy bool) []Action {
+func (m *machine) setHealthy(now time.Time, healthy bool) []action {
 	if healthy == m.healthy {
 		return nil
 	}
@@ -277,7 +277,7 @@ func (m *Machine) setHealthy(now time.Time, healthy bool) []Action {
 
 // setFault enters or leaves keepalived's FAULT state. A master yields with
 // a priority-0 advert so a backup takes over after Skew_Time.
-func (m *Machine) setFault(now time.Time, fault bool) []Action {
+func (m *machine) setFault(now time.Time, fault bool) []action {
 	if fault == m.fault {
 		return nil
 	}
@@ -289,7 +289,7 @@ func (m *Machine) setFault(now time.Time, fault bool) []Action {
 		return m.finishStop() // priority 0 is already sent
 	case fault && m.state == Master:
 		m.enter(Fault, time.Time{})
-		return append(transition(Master, Fault), SendAdvert{Priority: 0}, RemoveVIPs{})
+		return append(transition(Master, Fault), sendAdvert{Priority: 0}, removeVIPs{})
 	case fault:
 		m.enter(Fault, time.Time{})
 		return transition(Backup, Fault)
@@ -303,7 +303,7 @@ func (m *Machine) setFault(now time.Time, fault bool) []Action {
 // keepalived does; the owner's stays 255. A master advertises it at once;
 // a backup's running down timer moves by the change in
 // Master_Down_Interval, as keepalived's does.
-func (m *Machine) setPriority(now time.Time, prio uint8) []Action {
+func (m *machine) setPriority(now time.Time, prio uint8) []action {
 	prio = min(max(prio, 1), 254)
 	if m.owner() || prio == m.prio {
 		return nil
@@ -325,17 +325,17 @@ func (m *Machine) setPriority(now time.Time, prio uint8) []Action {
 // hearing the new master it keeps them one more interval: the new master's
 // advert comes before its gratuitous ARP, and a client's SYN sent to our MAC
 // in between would be lost, or reset by the child's closing listener.
-func (m *Machine) shutdown(now time.Time) []Action {
+func (m *machine) shutdown(now time.Time) []action {
 	switch {
 	case m.stopping:
 		return nil
 	case m.state == Master && m.cfg.StopWait > 0:
 		m.stopping = true
 		m.deadline = now.Add(m.cfg.StopWait)
-		return []Action{SendAdvert{Priority: 0}}
+		return []action{sendAdvert{Priority: 0}}
 	case m.state == Master:
 		m.enter(Stopped, time.Time{})
-		return append(transition(Master, Stopped), SendAdvert{Priority: 0}, RemoveVIPs{})
+		return append(transition(Master, Stopped), sendAdvert{Priority: 0}, removeVIPs{})
 	}
 	from := m.state
 	m.enter(Stopped, time.Time{})
@@ -344,39 +344,39 @@ func (m *Machine) shutdown(now time.Time) []Action {
 
 // release is a hard stop from any state: a master sends priority 0
 // (unless a planned stop already did) and removes its addresses at once.
-func (m *Machine) release() []Action {
+func (m *machine) release() []action {
 	from, stopping := m.state, m.stopping
 	m.stopping = false
 	m.enter(Stopped, time.Time{})
 	acts := transition(from, Stopped)
 	switch {
 	case stopping:
-		return append(acts, RemoveVIPs{})
+		return append(acts, removeVIPs{})
 	case from == Master:
-		return append(acts, SendAdvert{Priority: 0}, RemoveVIPs{})
+		return append(acts, sendAdvert{Priority: 0}, removeVIPs{})
 	}
 	return acts
 }
 
-func (m *Machine) finishStop() []Action {
+func (m *machine) finishStop() []action {
 	m.stopping = false
 	m.enter(Stopped, time.Time{})
-	return append(transition(Master, Stopped), RemoveVIPs{})
+	return append(transition(Master, Stopped), removeVIPs{})
 }
 
 // becomeMaster is RFC 5798 §6.4.1/§6.4.2's transition to Master: the
 // advert goes first so the old master drops the addresses before ours are
 // announced.
-func (m *Machine) becomeMaster(now time.Time) []Action {
+func (m *machine) becomeMaster(now time.Time) []action {
 	from := m.state
 	m.masterInt = m.cfg.Interval
 	m.lastAnswer, m.owed, m.reclaimed = time.Time{}, owed{}, false
 	m.enter(Master, now.Add(m.cfg.Interval))
 	m.master = m.cfg.PrimaryIP
-	return append(transition(from, Master), SendAdvert{Priority: m.prio}, AddVIPs{}, Announce{})
+	return append(transition(from, Master), sendAdvert{Priority: m.prio}, addVIPs{}, announce{})
 }
 
-func (m *Machine) enter(s State, deadline time.Time) {
+func (m *machine) enter(s State, deadline time.Time) {
 	m.state = s
 	m.deadline = deadline
 	if s != Backup {
@@ -386,7 +386,7 @@ func (m *Machine) enter(s State, deadline time.Time) {
 
 // track records the advertising router as master; a priority-0 advert
 // from it means it is leaving.
-func (m *Machine) track(a AdvertReceived) {
+func (m *machine) track(a advertReceived) {
 	switch {
 	case a.Priority > 0:
 		m.master = a.Src
@@ -395,8 +395,8 @@ func (m *Machine) track(a AdvertReceived) {
 	}
 }
 
-func (m *Machine) owner() bool { return m.cfg.Priority == 255 }
+func (m *machine) owner() bool { return m.cfg.Priority == 255 }
 
-func transition(from, to State) []Action {
-	return []Action{Transition{From: from, To: to}}
+func transition(from, to State) []action {
+	return []action{stateChange{From: from, To: to}}
 }

@@ -12,7 +12,7 @@ import (
 // every instance. The supervisor drives a Group of one for a plain
 // configuration.
 type Group struct {
-	instances []*Instance
+	instances []*instance
 	changes   chan Change
 }
 
@@ -20,13 +20,13 @@ type Group struct {
 // nothing on the host changes until Run. If one cannot be opened, those
 // opened before it are closed.
 func NewGroup(cfgs []*Config, log *slog.Logger) (*Group, error) {
-	var opened []*Instance
+	var opened []*instance
 	for _, c := range cfgs {
 		l := log
 		if c.Name != "" {
 			l = log.With("instance", c.Name)
 		}
-		in, err := NewInstance(c, l)
+		in, err := openInstance(c, l)
 		if err != nil {
 			for _, o := range opened {
 				o.conn.Close()
@@ -39,7 +39,7 @@ func NewGroup(cfgs []*Config, log *slog.Logger) (*Group, error) {
 }
 
 // newGroup drives instances, which have not run yet, as one.
-func newGroup(instances []*Instance) *Group {
+func newGroup(instances []*instance) *Group {
 	g := &Group{instances: instances, changes: make(chan Change, 64*len(instances))}
 	for _, in := range instances {
 		in.changes = g.changes
@@ -113,7 +113,7 @@ func (g *Group) Status() []InstanceStatus {
 }
 
 // LeaseVIPs makes every instance hold its addresses with lifetime d
-// (see VIPs.SetLease).
+// (see vipSet.SetLease).
 func (g *Group) LeaseVIPs(d time.Duration) error {
 	for _, in := range g.instances {
 		if err := in.LeaseVIPs(d); err != nil {

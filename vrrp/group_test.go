@@ -25,8 +25,8 @@ func activeActive(t *testing.T, ctx context.Context) (a, b *Group, nodes map[str
 		"b/web1": web1.prepare("10.0.0.12", cfg("web1", 51, 100)),
 		"b/web2": web2.prepare("10.0.0.12", cfg("web2", 52, 150)),
 	}
-	a = newGroup([]*Instance{nodes["a/web1"].Instance, nodes["a/web2"].Instance})
-	b = newGroup([]*Instance{nodes["b/web1"].Instance, nodes["b/web2"].Instance})
+	a = newGroup([]*instance{nodes["a/web1"].instance, nodes["a/web2"].instance})
+	b = newGroup([]*instance{nodes["b/web1"].instance, nodes["b/web2"].instance})
 	for _, g := range []*Group{a, b} {
 		go g.Run(ctx)
 		g.SetHealthy(true)
@@ -122,7 +122,7 @@ func TestGroupFailureStopsEveryInstance(t *testing.T) {
 		c1, c2 := testConfig(150), testConfig(150)
 		c1.Name, c2.Name, c2.VRID = "web1", "web2", 52
 		n1, n2 := web1.prepare("10.0.0.11", c1), web2.prepare("10.0.0.11", c2)
-		g := newGroup([]*Instance{n1.Instance, n2.Instance})
+		g := newGroup([]*instance{n1.instance, n2.instance})
 		done := make(chan error, 1)
 		go func() { done <- g.Run(ctx) }()
 		g.SetHealthy(true)

@@ -28,7 +28,7 @@ import (
 // learn to's MAC on our port. Linux hosts update an existing neighbour
 // entry from such a gratuitous ARP (sender and target IP the VIP) whatever
 // their locktime.
-func (a *Announcer) HandOver(ctx context.Context, to, from netip.Addr) (net.HardwareAddr, error) {
+func (a *arpAnnouncer) HandOver(ctx context.Context, to, from netip.Addr) (net.HardwareAddr, error) {
 	if len(a.vips) == 0 {
 		return nil, nil
 	}

@@ -171,7 +171,7 @@ func TestWatchReportsAnotherMAC(t *testing.T) {
 	v1, v2 := vipPrefixes("10.77.0.100/32"), vipPrefixes("10.77.0.101/32")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := make(chan AddressConflict, 4)
+	out := make(chan addressConflict, 4)
 	done := make(chan error, 1)
 	watcher := annNew(t, a, append(v1, v2...))
 	go func() { done <- watcher.Watch(ctx, out) }()

@@ -29,12 +29,12 @@ type (
 		Remove() error
 		RemoveStale() ([]netip.Prefix, error)
 		LinkUp() (bool, error)
-		Watch(ctx context.Context, out chan<- LinkEvent) error
+		Watch(ctx context.Context, out chan<- linkEvent) error
 	}
 	announcer interface {
 		Announce(rounds int) error
 		HandOver(ctx context.Context, to, from netip.Addr) (net.HardwareAddr, error)
-		Watch(ctx context.Context, out chan<- AddressConflict) error
+		Watch(ctx context.Context, out chan<- addressConflict) error
 	}
 )
 
@@ -58,11 +58,11 @@ const resolveTimeout = 500 * time.Millisecond
 // forged adverts must not flood the log.
 const noteLogPeriod = 10 * time.Second
 
-// Instance is one VRRP instance: the state machine driven by received
+// instance is one VRRP instance: the state machine driven by received
 // adverts, its timer, link events and the supervisor's verdicts on the
 // child's health. Run owns it; the other methods are safe from any
 // goroutine.
-type Instance struct {
+type instance struct {
 	cfg   *Config
 	conn  advertConn
 	addrs addrHolder
@@ -75,12 +75,12 @@ type Instance struct {
 	stopped   chan struct{} // closed once the instance let its addresses go
 	counters  counters
 	notes     *rateLimiter         // bounds the logs of do's reports
-	conflicts chan AddressConflict // from the ARP watch, while master
+	conflicts chan addressConflict // from the ARP watch, while master
 	bg        sync.WaitGroup       // hand-overs and the ARP watch
 
 	// Owned by Run.
 	ctx         context.Context // Run's, for the goroutines it starts
-	m           *Machine
+	m           *machine
 	faults      map[string]bool
 	burst       *time.Timer // the second gratuitous ARP burst
 	again       *time.Timer // the repeat of a split-brain answer
@@ -91,10 +91,10 @@ type Instance struct {
 	stopMu      sync.Once
 }
 
-// NewInstance opens the socket and resolves the interface. Nothing on the
+// openInstance opens the socket and resolves the interface. Nothing on the
 // host changes until Run.
-func NewInstance(cfg *Config, log *slog.Logger) (*Instance, error) {
-	conn, err := Listen(ConnConfig{
+func openInstance(cfg *Config, log *slog.Logger) (*instance, error) {
+	conn, err := listenConn(connConfig{
 		Interface: cfg.Interface, VRID: uint8(cfg.VRID), Version: cfg.Version,
 		Group: cfg.McastGroup, Peers: cfg.UnicastPeers, AuthPass: cfg.AuthPass,
 		Interval: cfg.AdvertInterval, VIPs: cfg.VIPS.Addrs(), Log: log,
@@ -102,7 +102,7 @@ func NewInstance(cfg *Config, log *slog.Logger) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := NewVIPs(cfg.Interface, cfg.VIPS, log)
+	addrs, err := newVIPSet(cfg.Interface, cfg.VIPS, log)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -122,15 +122,15 @@ func NewInstance(cfg *Config, log *slog.Logger) (*Instance, error) {
 		return nil, err
 	}
 	conn.SetPrimary(primary.Addr())
-	var arp announcer = NewAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+	var arp announcer = newARPAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
 	if cfg.IPv6() {
-		arp = NewNDAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+		arp = newNDAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
 	}
 	return newInstance(cfg, conn, addrs, arp, log), nil
 }
 
-func newInstance(cfg *Config, conn advertConn, addrs addrHolder, arp announcer, log *slog.Logger) *Instance {
-	i := &Instance{
+func newInstance(cfg *Config, conn advertConn, addrs addrHolder, arp announcer, log *slog.Logger) *instance {
+	i := &instance{
 		cfg: cfg, conn: conn, addrs: addrs, arp: arp,
 		log:       log.With("vrid", cfg.VRID),
 		inbox:     make(chan func(time.Time), 16),
@@ -138,16 +138,16 @@ func newInstance(cfg *Config, conn advertConn, addrs addrHolder, arp announcer, 
 		stopped:   make(chan struct{}),
 		faults:    map[string]bool{},
 		notes:     newRateLimiter(noteLogPeriod),
-		conflicts: make(chan AddressConflict, 16),
+		conflicts: make(chan addressConflict, 16),
 		ctx:       context.Background(),
 	}
-	i.m = NewMachine(i.machineConfig())
+	i.m = newMachine(i.machineConfig())
 	i.publish()
 	return i
 }
 
-func (i *Instance) machineConfig() MachineConfig {
-	return MachineConfig{
+func (i *instance) machineConfig() machineConfig {
+	return machineConfig{
 		Version:      i.cfg.Version,
 		Priority:     uint8(i.cfg.Priority),
 		Interval:     i.cfg.AdvertInterval,
@@ -161,11 +161,11 @@ func (i *Instance) machineConfig() MachineConfig {
 }
 
 // Changes delivers every state transition, in order.
-func (i *Instance) Changes() <-chan Change { return i.changes }
+func (i *instance) Changes() <-chan Change { return i.changes }
 
 // Status returns the latest snapshot, with the drop and event counters
 // as they are now.
-func (i *Instance) Status() InstanceStatus {
+func (i *instance) Status() InstanceStatus {
 	s := *i.status.Load()
 	s.Drops = i.conn.Drops()
 	s.Counters = i.counters.snapshot()
@@ -175,26 +175,26 @@ func (i *Instance) Status() InstanceStatus {
 
 // SetHealthy tells whether the child may be master: an unhealthy node is
 // never promoted, but a master is not demoted by this (see SetFault).
-func (i *Instance) SetHealthy(healthy bool) {
-	i.request(func(now time.Time) { i.apply(now, SetHealthy{Healthy: healthy}) })
+func (i *instance) SetHealthy(healthy bool) {
+	i.request(func(now time.Time) { i.apply(now, setHealthy{Healthy: healthy}) })
 }
 
 // SetFault sets or clears one named fault ("child", "link", "gateway"):
 // while any is set the instance is in FAULT, sends nothing and holds no
 // address; a master yields at once with priority 0.
-func (i *Instance) SetFault(source string, on bool) {
+func (i *instance) SetFault(source string, on bool) {
 	i.request(func(now time.Time) { i.setFault(now, source, on) })
 }
 
 // Shutdown begins a planned stop: a master sends priority 0 and keeps
 // its addresses until the new master is heard (or a bounded wait passes).
 // The returned channel is closed once the addresses are gone.
-func (i *Instance) Shutdown() <-chan struct{} {
-	i.request(func(now time.Time) { i.apply(now, Shutdown{}) })
+func (i *instance) Shutdown() <-chan struct{} {
+	i.request(func(now time.Time) { i.apply(now, shutdown{}) })
 	return i.stopped
 }
 
-func (i *Instance) request(f func(time.Time)) {
+func (i *instance) request(f func(time.Time)) {
 	select {
 	case i.inbox <- f:
 	case <-i.stopped:
@@ -205,7 +205,7 @@ func (i *Instance) request(f func(time.Time)) {
 // Shutdown), ctx ends (the addresses are then removed at once), or the
 // socket or the link watch fails. It returns once the goroutines it
 // started have ended.
-func (i *Instance) Run(ctx context.Context) error {
+func (i *instance) Run(ctx context.Context) error {
 	defer i.stopMu.Do(func() { close(i.stopped) })
 	defer i.conn.Close()
 	defer i.bg.Wait()
@@ -219,7 +219,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	links := make(chan LinkEvent, 64)
+	links := make(chan linkEvent, 64)
 	failed := make(chan error, 2)
 	go func() {
 		if err := i.addrs.Watch(ctx, links); err != nil && ctx.Err() == nil {
@@ -231,14 +231,14 @@ func (i *Instance) Run(ctx context.Context) error {
 	if !up {
 		i.setFault(now, "link", true)
 	}
-	i.apply(now, Start{})
+	i.apply(now, start{})
 	return i.loop(ctx, adverts, links, failed)
 }
 
 // removeStale removes copies of the VIPs an earlier run left behind (a
 // kill -9 gives no chance to remove them). The address owner (priority
 // 255) skips it: its VIPs are its own real addresses.
-func (i *Instance) removeStale() error {
+func (i *instance) removeStale() error {
 	if i.cfg.Priority == 255 {
 		return nil
 	}
@@ -251,7 +251,7 @@ func (i *Instance) removeStale() error {
 
 // receive reads adverts on a goroutine of its own until the socket is
 // closed; any other error ends the instance.
-func (i *Instance) receive(failed chan<- error) <-chan *Advert {
+func (i *instance) receive(failed chan<- error) <-chan *Advert {
 	adverts := make(chan *Advert, 16)
 	go func() {
 		for {
@@ -268,7 +268,7 @@ func (i *Instance) receive(failed chan<- error) <-chan *Advert {
 	return adverts
 }
 
-func (i *Instance) loop(ctx context.Context, adverts <-chan *Advert, links <-chan LinkEvent, failed <-chan error) error {
+func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-chan linkEvent, failed <-chan error) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var refresh <-chan time.Time
@@ -283,11 +283,11 @@ func (i *Instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 		select {
 		case a := <-adverts:
 			i.received(a)
-			i.apply(time.Now(), AdvertReceived{Src: a.Src, Priority: a.Priority, Interval: a.Interval})
+			i.apply(time.Now(), advertReceived{Src: a.Src, Priority: a.Priority, Interval: a.Interval})
 		case c := <-i.conflicts:
 			i.apply(time.Now(), c)
 		case now := <-timer.C:
-			i.apply(now, Timeout{})
+			i.apply(now, timeout{})
 		case ev := <-links:
 			i.onLink(time.Now(), ev)
 		case f := <-i.inbox:
@@ -316,7 +316,7 @@ func (i *Instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 }
 
 // arm sets timer to the machine's deadline.
-func (i *Instance) arm(timer *time.Timer) {
+func (i *instance) arm(timer *time.Timer) {
 	d := i.m.Deadline()
 	if d.IsZero() {
 		timer.Stop()

@@ -15,43 +15,43 @@ import (
 // release is the hard stop (ctx ended, or the socket failed), through the
 // machine like every transition: a master yields with priority 0 and
 // removes its addresses at once, and STOP is published.
-func (i *Instance) release(now time.Time) {
-	i.apply(now, Release{})
+func (i *instance) release(now time.Time) {
+	i.apply(now, release{})
 }
 
-func (i *Instance) apply(now time.Time, ev Event) {
+func (i *instance) apply(now time.Time, ev event) {
 	i.do(now, i.m.Handle(now, ev))
 }
 
 // do carries out the machine's actions in order. A new master starts its
 // ARP watch only after them, so that opening its socket does not delay
 // the advert and the announcement of a takeover.
-func (i *Instance) do(now time.Time, actions []Action) {
+func (i *instance) do(now time.Time, actions []action) {
 	defer i.watchIfMaster()
 	for _, a := range actions {
 		switch a := a.(type) {
-		case Transition:
+		case stateChange:
 			i.transition(now, a)
-		case SendAdvert:
+		case sendAdvert:
 			i.send(a.Priority)
-		case AddVIPs:
+		case addVIPs:
 			if err := i.addrs.Add(); err != nil {
 				i.log.Error("adding virtual addresses failed", "err", err)
 			}
-		case RemoveVIPs:
+		case removeVIPs:
 			i.cancelTimers()
 			if err := i.addrs.Remove(); err != nil {
 				i.log.Error("removing virtual addresses failed", "err", err)
 			}
-		case Announce:
+		case announce:
 			i.announce("new master")
 			i.burst = restart(i.burst, secondBurst)
-		case Reannounce:
+		case reannounce:
 			i.announce("split brain")
 			if i.again == nil {
 				i.again = time.NewTimer(splitBrainRepeat)
 			}
-		case HandOver:
+		case handOver:
 			i.handOver(a.To)
 		default:
 			i.note(now, a)
@@ -61,9 +61,9 @@ func (i *Instance) do(now time.Time, actions []Action) {
 
 // note counts and logs the machine's reports, each kind at most once per
 // noteLogPeriod.
-func (i *Instance) note(now time.Time, a Action) {
+func (i *instance) note(now time.Time, a action) {
 	switch a := a.(type) {
-	case SplitBrain:
+	case splitBrain:
 		total := i.counters.inc(ctrSplitBrain)
 		i.splitAt, i.splitWith = now, a.With
 		i.publish()
@@ -71,13 +71,13 @@ func (i *Instance) note(now time.Time, a Action) {
 			i.log.Warn("split brain: another master heard", "with", a.With,
 				"state", i.m.State().String(), "unlogged", unlogged, "total", total)
 		}
-	case AnswerSuppressed:
+	case answerSuppressed:
 		total := i.counters.inc(ctrAnswersSuppressed)
 		if ok, unlogged := i.notes.Allow("answers_suppressed", now); ok {
 			i.log.Warn("answers to lower-priority adverts suppressed", "from", a.From,
 				"per", i.cfg.AdvertInterval.String(), "unlogged", unlogged, "total", total)
 		}
-	case IntervalDiffers:
+	case intervalDiffers:
 		total := i.counters.inc(ctrIntervalMismatch)
 		if ok, unlogged := i.notes.Allow("interval_mismatch", now); ok {
 			i.log.Warn("master advertises another interval; not adopted yet", "master", a.From.String(),
@@ -96,7 +96,7 @@ func restart(t *time.Timer, d time.Duration) *time.Timer {
 }
 
 // cancelTimers drops the pending announcements: the addresses are gone.
-func (i *Instance) cancelTimers() {
+func (i *instance) cancelTimers() {
 	for _, t := range []**time.Timer{&i.burst, &i.again} {
 		if *t != nil {
 			(*t).Stop()
@@ -105,7 +105,7 @@ func (i *Instance) cancelTimers() {
 	}
 }
 
-func (i *Instance) transition(now time.Time, t Transition) {
+func (i *instance) transition(now time.Time, t stateChange) {
 	switch {
 	case t.To == Master:
 		i.counters.inc(ctrBecomeMaster)
@@ -125,7 +125,7 @@ func (i *Instance) transition(now time.Time, t Transition) {
 
 // watchIfMaster starts watching ARP for a VIP answered by another MAC
 // address once this node is master, for as long as it stays master.
-func (i *Instance) watchIfMaster() {
+func (i *instance) watchIfMaster() {
 	if i.m.State() != Master || i.unwatch != nil {
 		return
 	}
@@ -138,7 +138,7 @@ func (i *Instance) watchIfMaster() {
 	})
 }
 
-func (i *Instance) unwatchARP() {
+func (i *instance) unwatchARP() {
 	if i.unwatch != nil {
 		i.unwatch()
 		i.unwatch = nil
@@ -147,7 +147,7 @@ func (i *Instance) unwatchARP() {
 
 // handOver announces the addresses once on behalf of the new master, off
 // the loop: finding its MAC address takes an ARP round trip.
-func (i *Instance) handOver(to netip.Addr) {
+func (i *instance) handOver(to netip.Addr) {
 	from := i.conn.Primary()
 	ctx, cancel := context.WithTimeout(i.ctx, resolveTimeout)
 	i.bg.Go(func() { // not on the loop
@@ -167,7 +167,7 @@ func (i *Instance) handOver(to netip.Addr) {
 
 // send sends an advert; a failure is logged when it first happens and
 // when it ends, not on every interval.
-func (i *Instance) send(prio uint8) {
+func (i *instance) send(prio uint8) {
 	err := i.conn.Send(prio)
 	switch {
 	case err != nil && !i.sendFailing:
@@ -185,14 +185,14 @@ func (i *Instance) send(prio uint8) {
 }
 
 // received counts an advert the socket handed on.
-func (i *Instance) received(a *Advert) {
+func (i *instance) received(a *Advert) {
 	i.counters.inc(ctrAdvertsReceived)
 	if a.Priority == 0 {
 		i.counters.inc(ctrPriorityZeroReceived)
 	}
 }
 
-func (i *Instance) announce(why string) {
+func (i *instance) announce(why string) {
 	i.counters.inc(ctrAnnouncements)
 	if err := i.arp.Announce(i.cfg.GARPRepeat); err != nil {
 		i.log.Error("gratuitous ARP failed", "why", why, "err", err)
@@ -200,30 +200,30 @@ func (i *Instance) announce(why string) {
 }
 
 // onLink reacts to what the kernel reports about the interface.
-func (i *Instance) onLink(now time.Time, ev LinkEvent) {
+func (i *instance) onLink(now time.Time, ev linkEvent) {
 	switch ev.Kind {
-	case LinkDown:
+	case linkDown:
 		i.setFault(now, "link", true)
-	case LinkUp:
+	case linkUp:
 		if err := i.conn.CheckInterface(); err != nil {
 			i.log.Warn("interface not usable after link up", "err", err)
 		}
 		i.setFault(now, "link", false)
-	case VIPDeleted:
+	case vipDeleted:
 		// Our own Remove is reported too; only a master that should
 		// hold its addresses puts one back.
 		if i.m.State() == Master {
 			i.log.Warn("virtual address removed from under a master; restoring it", "addr", ev.Addr.String())
-			i.do(now, []Action{AddVIPs{}, Announce{}})
+			i.do(now, []action{addVIPs{}, announce{}})
 		}
-	case PrimaryChanged:
+	case primaryChanged:
 		// The socket sends from it, the machine breaks ties with it.
 		was, is := i.conn.Primary(), ev.Addr.Addr()
 		if is == was {
 			return
 		}
 		i.conn.SetPrimary(is)
-		i.do(now, i.m.Handle(now, SetPrimary{Addr: is}))
+		i.do(now, i.m.Handle(now, setPrimary{Addr: is}))
 		if is.IsValid() {
 			i.log.Warn("interface primary address changed; adverts now come from it", "was", addrString(was), "primary", addrString(is))
 		} else {
@@ -233,7 +233,7 @@ func (i *Instance) onLink(now time.Time, ev LinkEvent) {
 }
 
 // setFault records one fault source; the machine sees their union.
-func (i *Instance) setFault(now time.Time, source string, on bool) {
+func (i *instance) setFault(now time.Time, source string, on bool) {
 	if i.faults[source] == on {
 		return
 	}
@@ -244,20 +244,20 @@ func (i *Instance) setFault(now time.Time, source string, on bool) {
 		delete(i.faults, source)
 		i.log.Info("fault cleared", "source", source)
 	}
-	i.apply(now, SetFault{Fault: len(i.faults) > 0})
+	i.apply(now, setFault{Fault: len(i.faults) > 0})
 	i.publish()
 }
 
 // refreshStatus publishes a new snapshot when what it shows changed
 // without a transition: the master a backup follows, the priority.
-func (i *Instance) refreshStatus() {
+func (i *instance) refreshStatus() {
 	s := i.status.Load()
 	if s.Master != addrString(i.m.Master()) || s.Priority != i.m.EffectivePriority() || s.State != i.m.State().String() {
 		i.publish()
 	}
 }
 
-func (i *Instance) publish() {
+func (i *instance) publish() {
 	s := &InstanceStatus{
 		Name:           i.cfg.DisplayName(),
 		State:          i.m.State().String(),

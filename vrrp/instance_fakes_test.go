@@ -117,7 +117,7 @@ type fakeAddrs struct {
 	mu      sync.Mutex
 	present bool
 	up      bool
-	events  chan LinkEvent
+	events  chan linkEvent
 }
 
 func (a *fakeAddrs) Add() error {
@@ -137,7 +137,7 @@ func (a *fakeAddrs) Remove() error {
 func (a *fakeAddrs) has() bool                            { a.mu.Lock(); defer a.mu.Unlock(); return a.present }
 func (a *fakeAddrs) RemoveStale() ([]netip.Prefix, error) { return nil, nil }
 func (a *fakeAddrs) LinkUp() (bool, error)                { return a.up, nil }
-func (a *fakeAddrs) Watch(ctx context.Context, out chan<- LinkEvent) error {
+func (a *fakeAddrs) Watch(ctx context.Context, out chan<- linkEvent) error {
 	for {
 		select {
 		case ev := <-a.events:
@@ -150,12 +150,12 @@ func (a *fakeAddrs) Watch(ctx context.Context, out chan<- LinkEvent) error {
 
 type fakeARP struct {
 	log       *opLog
-	conflicts chan AddressConflict // what Watch reports, while it runs
+	conflicts chan addressConflict // what Watch reports, while it runs
 	watching  atomic.Int32         // Watch calls running
 }
 
 func newFakeARP(log *opLog) *fakeARP {
-	return &fakeARP{log: log, conflicts: make(chan AddressConflict)}
+	return &fakeARP{log: log, conflicts: make(chan addressConflict)}
 }
 
 func (f *fakeARP) Announce(rounds int) error {
@@ -171,7 +171,7 @@ func (f *fakeARP) HandOver(ctx context.Context, to, from netip.Addr) (net.Hardwa
 	return fakePeerMAC, nil
 }
 
-func (f *fakeARP) Watch(ctx context.Context, out chan<- AddressConflict) error {
+func (f *fakeARP) Watch(ctx context.Context, out chan<- addressConflict) error {
 	f.watching.Add(1)
 	defer f.watching.Add(-1)
 	for {
@@ -186,7 +186,7 @@ func (f *fakeARP) Watch(ctx context.Context, out chan<- AddressConflict) error {
 
 // node is one instance under test with its fakes.
 type node struct {
-	*Instance
+	*instance
 	conn  *fakeConn
 	addrs *fakeAddrs
 	arp   *fakeARP
@@ -209,9 +209,9 @@ func (h *hub) start(t *testing.T, ctx context.Context, primary string, cfg *Conf
 // prepare makes a node on the hub without running it.
 func (h *hub) prepare(primary string, cfg *Config) *node {
 	ops := &opLog{}
-	n := &node{conn: h.conn(primary, cfg, ops), addrs: &fakeAddrs{log: ops, up: true, events: make(chan LinkEvent, 8)},
+	n := &node{conn: h.conn(primary, cfg, ops), addrs: &fakeAddrs{log: ops, up: true, events: make(chan linkEvent, 8)},
 		arp: newFakeARP(ops), ops: ops, errc: make(chan error, 1)}
-	n.Instance = newInstance(cfg, n.conn, n.addrs, n.arp, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n.instance = newInstance(cfg, n.conn, n.addrs, n.arp, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return n
 }
 

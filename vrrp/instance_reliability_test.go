@@ -227,7 +227,7 @@ func TestInstanceAnswersAVIPAnsweredElsewhere(t *testing.T) {
 			t.Fatalf("%d ARP watches running as master, want 1", n)
 		}
 		other := net.HardwareAddr{2, 0, 0, 0, 0, 0x99}
-		claim := AddressConflict{VIP: netip.MustParseAddr("10.0.0.100"), MAC: other}
+		claim := addressConflict{VIP: netip.MustParseAddr("10.0.0.100"), MAC: other}
 		a.arp.conflicts <- claim
 		synctest.Wait()
 		if got, want := a.ops.take(), []string{"send 100", "announce 5"}; !slices.Equal(got, want) {

@@ -164,12 +164,12 @@ func TestInstanceLinkDownIsAFault(t *testing.T) {
 		a.SetHealthy(true)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		a.addrs.events <- LinkEvent{Kind: LinkDown}
+		a.addrs.events <- linkEvent{Kind: linkDown}
 		synctest.Wait()
 		if s := a.Status(); s.State != "FAULT" || !slices.Equal(s.Faults, []string{"link"}) || a.addrs.has() {
 			t.Errorf("after link down: %+v, VIPs %v", s, a.addrs.has())
 		}
-		a.addrs.events <- LinkEvent{Kind: LinkUp}
+		a.addrs.events <- linkEvent{Kind: linkUp}
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if a.state() != "MASTER" || !a.addrs.has() {
@@ -196,7 +196,7 @@ func TestInstanceFollowsThePrimaryAddress(t *testing.T) {
 			t.Fatalf("a %s, b's master %q; want a master at 10.0.0.11", a.state(), b.Status().Master)
 		}
 		a.ops.take()
-		a.addrs.events <- LinkEvent{Kind: PrimaryChanged, Addr: netip.MustParsePrefix("10.0.0.13/24")}
+		a.addrs.events <- linkEvent{Kind: primaryChanged, Addr: netip.MustParsePrefix("10.0.0.13/24")}
 		time.Sleep(200 * time.Millisecond)
 		synctest.Wait()
 		if got := a.ops.take(); !slices.Contains(got, "primary 10.0.0.13") {
@@ -209,7 +209,7 @@ func TestInstanceFollowsThePrimaryAddress(t *testing.T) {
 			t.Errorf("b sees master %q, want a's new address 10.0.0.13", m)
 		}
 		// The same address again (Watch reports what it first sees) is no change.
-		a.addrs.events <- LinkEvent{Kind: PrimaryChanged, Addr: netip.MustParsePrefix("10.0.0.13/24")}
+		a.addrs.events <- linkEvent{Kind: primaryChanged, Addr: netip.MustParsePrefix("10.0.0.13/24")}
 		synctest.Wait()
 		if got := a.ops.take(); slices.ContainsFunc(got, func(op string) bool { return strings.HasPrefix(op, "primary") }) {
 			t.Errorf("an unchanged address set again: %q", got)
@@ -224,8 +224,8 @@ func TestInstanceStartsInFaultWhenTheLinkIsDown(t *testing.T) {
 		h := &hub{}
 		ops := &opLog{}
 		cfg := testConfig(100)
-		n := &node{conn: h.conn("10.0.0.11", cfg, ops), addrs: &fakeAddrs{log: ops, events: make(chan LinkEvent)}, ops: ops}
-		n.Instance = newInstance(cfg, n.conn, n.addrs, newFakeARP(ops), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		n := &node{conn: h.conn("10.0.0.11", cfg, ops), addrs: &fakeAddrs{log: ops, events: make(chan linkEvent)}, ops: ops}
+		n.instance = newInstance(cfg, n.conn, n.addrs, newFakeARP(ops), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		go n.Run(ctx)
 		n.SetHealthy(true)
 		time.Sleep(time.Second)
@@ -247,7 +247,7 @@ func TestInstanceRestoresADeletedVIP(t *testing.T) {
 		a.ops.take()
 		a.addrs.Remove() // someone else's doing
 		a.ops.take()
-		a.addrs.events <- LinkEvent{Kind: VIPDeleted, Addr: netip.MustParsePrefix("10.0.0.100/32")}
+		a.addrs.events <- linkEvent{Kind: vipDeleted, Addr: netip.MustParsePrefix("10.0.0.100/32")}
 		synctest.Wait()
 		if got := a.ops.take(); !slices.Contains(got, "add") || !slices.Contains(got, "announce 5") || !a.addrs.has() {
 			t.Errorf("after the VIP was deleted: ops %q, VIPs %v", got, a.addrs.has())

@@ -31,7 +31,7 @@ type leaseState struct {
 
 // SetLease makes every later Add give the VIPs a lifetime of d (whole
 // seconds, at least one) and renew it until Remove. Call it before Add.
-func (v *VIPs) SetLease(d time.Duration) error {
+func (v *vipSet) SetLease(d time.Duration) error {
 	if d < time.Second || d%time.Second != 0 {
 		return fmt.Errorf("vrrp: VIP lease %s: want whole seconds, at least 1s", d)
 	}
@@ -42,7 +42,7 @@ func (v *VIPs) SetLease(d time.Duration) error {
 }
 
 // leased returns the netlink address of p with the lease's lifetime.
-func (v *VIPs) leased(a *netlink.Addr) *netlink.Addr {
+func (v *vipSet) leased(a *netlink.Addr) *netlink.Addr {
 	if v.lease.life > 0 {
 		a.ValidLft, a.PreferedLft = v.lease.life, v.lease.life
 	}
@@ -51,7 +51,7 @@ func (v *VIPs) leased(a *netlink.Addr) *netlink.Addr {
 
 // startRenewal starts renewing the lease unless it runs; lease.mu is
 // held.
-func (v *VIPs) startRenewal() {
+func (v *vipSet) startRenewal() {
 	if v.lease.life == 0 || v.lease.renewal != nil {
 		return
 	}
@@ -61,14 +61,14 @@ func (v *VIPs) startRenewal() {
 }
 
 // stopRenewal stops the renewal; lease.mu is held.
-func (v *VIPs) stopRenewal() {
+func (v *vipSet) stopRenewal() {
 	if v.lease.renewal != nil {
 		close(v.lease.renewal)
 		v.lease.renewal = nil
 	}
 }
 
-func (v *VIPs) renew(stop chan struct{}) {
+func (v *vipSet) renew(stop chan struct{}) {
 	t := time.NewTicker(leaseRenewEvery)
 	defer t.Stop()
 	failing := false
@@ -99,10 +99,10 @@ func (v *VIPs) renew(stop chan struct{}) {
 	}
 }
 
-// LeaseVIPs gives the instance's VIPs a lease of d (see VIPs.SetLease).
+// LeaseVIPs gives the instance's VIPs a lease of d (see vipSet.SetLease).
 // Call it before Run.
-func (i *Instance) LeaseVIPs(d time.Duration) error {
-	v, ok := i.addrs.(*VIPs)
+func (i *instance) LeaseVIPs(d time.Duration) error {
+	v, ok := i.addrs.(*vipSet)
 	if !ok {
 		return fmt.Errorf("vrrp: VIP lease: the instance's addresses are not netlink VIPs")
 	}

@@ -41,7 +41,7 @@ func TestVIPLeaseRenewsWhileHeldAndEndsWhenRenewalsStop(t *testing.T) {
 }
 
 func TestVIPLeaseRejectsFractions(t *testing.T) {
-	v := &VIPs{}
+	v := &vipSet{}
 	for _, d := range []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, -time.Second} {
 		if err := v.SetLease(d); err == nil {
 			t.Errorf("SetLease(%v) accepted", d)

@@ -18,52 +18,52 @@ import (
 // addresses must fit: an overflow ends the subscription with ENOBUFS.
 const watchRcvBuf = 1 << 20
 
-// LinkEventKind says what a LinkEvent reports.
-type LinkEventKind int
+// linkEventKind says what a LinkEvent reports.
+type linkEventKind int
 
 const (
-	// LinkDown reports that the interface stopped being usable: it was
+	// linkDown reports that the interface stopped being usable: it was
 	// set administratively down, lost its carrier, went dormant or
-	// testing, or was deleted. See VIPs.LinkUp.
-	LinkDown LinkEventKind = iota + 1
-	// LinkUp reports that the interface is usable again.
-	LinkUp
-	// VIPDeleted reports that an address of one of the VIPs left the
-	// interface; LinkEvent.Addr is the prefix as the kernel had it.
-	VIPDeleted
-	// PrimaryChanged reports a new primary IPv4 address (see
-	// VIPs.Primary); LinkEvent.Addr is the zero Prefix when the
+	// testing, or was deleted. See vipSet.LinkUp.
+	linkDown linkEventKind = iota + 1
+	// linkUp reports that the interface is usable again.
+	linkUp
+	// vipDeleted reports that an address of one of the VIPs left the
+	// interface; linkEvent.Addr is the prefix as the kernel had it.
+	vipDeleted
+	// primaryChanged reports a new primary IPv4 address (see
+	// vipSet.Primary); linkEvent.Addr is the zero Prefix when the
 	// interface has none left.
-	PrimaryChanged
+	primaryChanged
 )
 
 var linkEventKindNames = [...]string{
-	LinkDown:       "LinkDown",
-	LinkUp:         "LinkUp",
-	VIPDeleted:     "VIPDeleted",
-	PrimaryChanged: "PrimaryChanged",
+	linkDown:       "LinkDown",
+	linkUp:         "LinkUp",
+	vipDeleted:     "VIPDeleted",
+	primaryChanged: "PrimaryChanged",
 }
 
 // String returns the constant's name, such as "VIPDeleted".
-func (k LinkEventKind) String() string {
+func (k linkEventKind) String() string {
 	if k > 0 && int(k) < len(linkEventKindNames) {
 		return linkEventKindNames[k]
 	}
 	return fmt.Sprintf("LinkEventKind(%d)", int(k))
 }
 
-// LinkEvent is something about the interface that the driver must react
-// to, as reported by VIPs.Watch.
-type LinkEvent struct {
-	Kind LinkEventKind
+// linkEvent is something about the interface that the driver must react
+// to, as reported by vipSet.Watch.
+type linkEvent struct {
+	Kind linkEventKind
 	// Addr is the deleted VIP for VIPDeleted and the new primary address
 	// for PrimaryChanged; it is the zero Prefix otherwise.
 	Addr netip.Prefix
 }
 
 // String returns the kind, followed by the address if there is one.
-func (e LinkEvent) String() string {
-	if e.Kind == VIPDeleted || e.Kind == PrimaryChanged {
+func (e linkEvent) String() string {
+	if e.Kind == vipDeleted || e.Kind == primaryChanged {
 		return e.Kind.String() + " " + eventAddrString(e.Addr)
 	}
 	return e.Kind.String()
@@ -77,7 +77,7 @@ func eventAddrString(p netip.Prefix) string {
 }
 
 // Watch reports on out, until ctx ends, what the driver must react to:
-// the link going down or up (as VIPs.LinkUp defines it), an address of one
+// the link going down or up (as vipSet.LinkUp defines it), an address of one
 // of the VIPs leaving the interface, and a change of the primary IPv4
 // address. It returns nil when ctx ends.
 //
@@ -97,14 +97,14 @@ func eventAddrString(p netip.Prefix) string {
 // arrives here as VIPDeleted events.
 //
 // Watch subscribes to netlink link and address updates in the namespace of
-// NewVIPs, so it may run on any goroutine. out should be buffered and
+// newVIPSet, so it may run on any goroutine. out should be buffered and
 // drained promptly: while a send blocks, updates queue in the kernel, and
 // if its buffer overflows the subscription ends. Watch then returns an
 // error; events may have been lost, so the caller should ask LinkUp,
 // Present and Primary again and start a new Watch. Run one Watch at a
 // time: Watches share what the caller was last told, so a second would miss
 // what the first reported.
-func (v *VIPs) Watch(ctx context.Context, out chan<- LinkEvent) error {
+func (v *vipSet) Watch(ctx context.Context, out chan<- linkEvent) error {
 	w := &linkWatch{v: v, out: out, errs: make(chan error, 16)}
 	err := w.subscribe()
 	defer w.close()
@@ -115,7 +115,7 @@ func (v *VIPs) Watch(ctx context.Context, out chan<- LinkEvent) error {
 	// fall between the answers and the updates. An update already queued
 	// may then be older than an answer; it reports a change that really
 	// happened, and the last report is the current state.
-	for _, note := range []func() (LinkEvent, bool, error){v.noteLinkNow, v.notePrimary} {
+	for _, note := range []func() (linkEvent, bool, error){v.noteLinkNow, v.notePrimary} {
 		if ev, ok, err := note(); err != nil {
 			return err
 		} else if ok && !w.send(ctx, ev) {
@@ -123,7 +123,7 @@ func (v *VIPs) Watch(ctx context.Context, out chan<- LinkEvent) error {
 		}
 	}
 	for {
-		var ev LinkEvent
+		var ev linkEvent
 		var ok bool
 		var err error
 		select {
@@ -158,8 +158,8 @@ func (v *VIPs) Watch(ctx context.Context, out chan<- LinkEvent) error {
 
 // linkWatch is one run of Watch: its two subscriptions and their errors.
 type linkWatch struct {
-	v        *VIPs
-	out      chan<- LinkEvent
+	v        *vipSet
+	out      chan<- linkEvent
 	links    chan netlink.LinkUpdate
 	addrs    chan netlink.AddrUpdate
 	done     chan struct{}
@@ -247,7 +247,7 @@ func (w *linkWatch) stopped(what string) error {
 }
 
 // send delivers ev unless ctx ends first.
-func (w *linkWatch) send(ctx context.Context, ev LinkEvent) bool {
+func (w *linkWatch) send(ctx context.Context, ev linkEvent) bool {
 	select {
 	case w.out <- ev:
 		return true
@@ -259,9 +259,9 @@ func (w *linkWatch) send(ctx context.Context, ev LinkEvent) bool {
 // onLink turns a link update for the interface into LinkDown or LinkUp
 // when the state differs from what the caller knows. A deleted link is
 // down.
-func (v *VIPs) onLink(u netlink.LinkUpdate) (LinkEvent, bool) {
+func (v *vipSet) onLink(u netlink.LinkUpdate) (linkEvent, bool) {
 	if int(u.IfInfomsg.Index) != v.index {
-		return LinkEvent{}, false
+		return linkEvent{}, false
 	}
 	up := u.Header.Type == unix.RTM_NEWLINK && linkFlagsUp(u.IfInfomsg.Flags)
 	return v.noteLink(up)
@@ -269,10 +269,10 @@ func (v *VIPs) onLink(u netlink.LinkUpdate) (LinkEvent, bool) {
 
 // noteLinkNow asks for the link state and returns LinkUp or LinkDown if
 // the caller does not know it yet.
-func (v *VIPs) noteLinkNow() (LinkEvent, bool, error) {
+func (v *vipSet) noteLinkNow() (linkEvent, bool, error) {
 	l, err := v.h.LinkByIndex(v.index)
 	if err != nil {
-		return LinkEvent{}, false, fmt.Errorf("vrrp: watch %s: link state: %w", v.ifname, err)
+		return linkEvent{}, false, fmt.Errorf("vrrp: watch %s: link state: %w", v.ifname, err)
 	}
 	ev, ok := v.noteLink(linkFlagsUp(l.Attrs().RawFlags))
 	return ev, ok, nil
@@ -280,47 +280,47 @@ func (v *VIPs) noteLinkNow() (LinkEvent, bool, error) {
 
 // noteLink records the link state and returns the event that reports it,
 // if the caller does not know it yet.
-func (v *VIPs) noteLink(up bool) (LinkEvent, bool) {
+func (v *vipSet) noteLink(up bool) (linkEvent, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.upKnown && v.up == up {
-		return LinkEvent{}, false
+		return linkEvent{}, false
 	}
 	v.upKnown, v.up = true, up
 	if up {
-		return LinkEvent{Kind: LinkUp}, true
+		return linkEvent{Kind: linkUp}, true
 	}
-	return LinkEvent{Kind: LinkDown}, true
+	return linkEvent{Kind: linkDown}, true
 }
 
 // onAddr turns an address update for the interface into VIPDeleted, or,
 // for an address that is not a VIP, checks whether the primary changed.
-func (v *VIPs) onAddr(u netlink.AddrUpdate) (LinkEvent, bool, error) {
+func (v *vipSet) onAddr(u netlink.AddrUpdate) (linkEvent, bool, error) {
 	p, ok := ipNetPrefix(u.LinkAddress, v.v6)
 	if u.LinkIndex != v.index || !ok {
-		return LinkEvent{}, false, nil
+		return linkEvent{}, false, nil
 	}
 	if v.isVIP[p.Addr()] {
 		if u.NewAddr {
-			return LinkEvent{}, false, nil
+			return linkEvent{}, false, nil
 		}
-		return LinkEvent{Kind: VIPDeleted, Addr: p}, true, nil
+		return linkEvent{Kind: vipDeleted, Addr: p}, true, nil
 	}
 	return v.notePrimary()
 }
 
 // notePrimary asks for the primary address and returns PrimaryChanged if
 // the caller does not know it yet.
-func (v *VIPs) notePrimary() (LinkEvent, bool, error) {
+func (v *vipSet) notePrimary() (linkEvent, bool, error) {
 	p, err := v.findPrimary()
 	if err != nil {
-		return LinkEvent{}, false, err
+		return linkEvent{}, false, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.primKnown && v.primary == p {
-		return LinkEvent{}, false, nil
+		return linkEvent{}, false, nil
 	}
 	v.primKnown, v.primary = true, p
-	return LinkEvent{Kind: PrimaryChanged, Addr: p}, true, nil
+	return linkEvent{Kind: primaryChanged, Addr: p}, true, nil
 }

@@ -20,13 +20,13 @@ const lwQuiet = 300 * time.Millisecond
 
 func TestLinkEventKindString(t *testing.T) {
 	tests := []struct {
-		k    LinkEventKind
+		k    linkEventKind
 		want string
 	}{
-		{LinkDown, "LinkDown"},
-		{LinkUp, "LinkUp"},
-		{VIPDeleted, "VIPDeleted"},
-		{PrimaryChanged, "PrimaryChanged"},
+		{linkDown, "LinkDown"},
+		{linkUp, "LinkUp"},
+		{vipDeleted, "VIPDeleted"},
+		{primaryChanged, "PrimaryChanged"},
 		{0, "LinkEventKind(0)"},
 		{99, "LinkEventKind(99)"},
 	}
@@ -35,31 +35,31 @@ func TestLinkEventKindString(t *testing.T) {
 			t.Errorf("LinkEventKind(%d).String() (-want +got):\n-%s\n+%s", int(tc.k), tc.want, got)
 		}
 	}
-	ev := LinkEvent{Kind: PrimaryChanged}
+	ev := linkEvent{Kind: primaryChanged}
 	if got, want := ev.String(), "PrimaryChanged none"; got != want {
 		t.Errorf("String() (-want +got):\n-%s\n+%s", want, got)
 	}
 }
 
 // lwWatcher runs Watch on a goroutine of its own, which is outside the
-// node's namespace: Watch must subscribe in the namespace of NewVIPs.
+// node's namespace: Watch must subscribe in the namespace of newVIPSet.
 type lwWatcher struct {
-	events  chan LinkEvent
+	events  chan linkEvent
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
 }
 
-func lwStart(t *testing.T, v *VIPs) *lwWatcher {
+func lwStart(t *testing.T, v *vipSet) *lwWatcher {
 	t.Helper()
 	return lwStartN(t, v, 64)
 }
 
 // lwStartN is lwStart with an event channel of the given capacity.
-func lwStartN(t *testing.T, v *VIPs, capacity int) *lwWatcher {
+func lwStartN(t *testing.T, v *vipSet, capacity int) *lwWatcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &lwWatcher{events: make(chan LinkEvent, capacity), cancel: cancel, done: make(chan error, 1)}
+	w := &lwWatcher{events: make(chan linkEvent, capacity), cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- v.Watch(ctx, w.events) }()
 	t.Cleanup(func() { w.stop(t) })
 	return w
@@ -85,9 +85,9 @@ func (w *lwWatcher) stop(t *testing.T) {
 }
 
 // expect reads the next events and fails unless they are want, in order.
-func (w *lwWatcher) expect(t *testing.T, step string, want ...LinkEvent) {
+func (w *lwWatcher) expect(t *testing.T, step string, want ...linkEvent) {
 	t.Helper()
-	var got []LinkEvent
+	var got []linkEvent
 	deadline := time.After(lwTimeout)
 	for len(got) < len(want) {
 		select {
@@ -116,9 +116,9 @@ func (w *lwWatcher) quiet(t *testing.T, step string) {
 }
 
 // collect reads events until done says it has seen enough.
-func (w *lwWatcher) collect(t *testing.T, step string, done func([]LinkEvent) bool) []LinkEvent {
+func (w *lwWatcher) collect(t *testing.T, step string, done func([]linkEvent) bool) []linkEvent {
 	t.Helper()
-	var got []LinkEvent
+	var got []linkEvent
 	deadline := time.After(lwTimeout)
 	for !done(got) {
 		select {
@@ -131,15 +131,15 @@ func (w *lwWatcher) collect(t *testing.T, step string, done func([]LinkEvent) bo
 	return got
 }
 
-func lwVIPDeleted(s string) LinkEvent {
-	return LinkEvent{Kind: VIPDeleted, Addr: netip.MustParsePrefix(s)}
+func lwVIPDeleted(s string) linkEvent {
+	return linkEvent{Kind: vipDeleted, Addr: netip.MustParsePrefix(s)}
 }
 
-func lwPrimary(s string) LinkEvent {
+func lwPrimary(s string) linkEvent {
 	if s == "" {
-		return LinkEvent{Kind: PrimaryChanged}
+		return linkEvent{Kind: primaryChanged}
 	}
-	return LinkEvent{Kind: PrimaryChanged, Addr: netip.MustParsePrefix(s)}
+	return linkEvent{Kind: primaryChanged, Addr: netip.MustParsePrefix(s)}
 }
 
 // TestWatch walks one watcher through every fault it must report. The
@@ -163,13 +163,13 @@ func TestWatch(t *testing.T) {
 	w.quiet(t, "start, nothing changed")
 
 	a.IfaceDown()
-	w.expect(t, "admin down", LinkEvent{Kind: LinkDown})
+	w.expect(t, "admin down", linkEvent{Kind: linkDown})
 	a.IfaceUp()
-	w.expect(t, "admin up", LinkEvent{Kind: LinkUp})
+	w.expect(t, "admin up", linkEvent{Kind: linkUp})
 	a.LinkDown()
-	w.expect(t, "carrier lost", LinkEvent{Kind: LinkDown})
+	w.expect(t, "carrier lost", linkEvent{Kind: linkDown})
 	a.LinkUp()
-	w.expect(t, "carrier back", LinkEvent{Kind: LinkUp})
+	w.expect(t, "carrier back", linkEvent{Kind: linkUp})
 	// The kernel alone keeps IPv4 addresses across a flap.
 	if got, err := v.Present(); err != nil || !slices.Equal(got, vips) {
 		t.Errorf("Present after flaps = %v, %v; want all VIPs", got, err)
@@ -206,15 +206,15 @@ func TestWatch(t *testing.T) {
 	a.LinkUp()
 	// Whether the primary is seen to go depends on when Watch asks for
 	// it; it must end as it began.
-	got := w.collect(t, "flap with flush", func(evs []LinkEvent) bool {
+	got := w.collect(t, "flap with flush", func(evs []linkEvent) bool {
 		deleted, up, primary := 0, false, a.Addr
 		for _, ev := range evs {
 			switch ev.Kind {
-			case VIPDeleted:
+			case vipDeleted:
 				deleted++
-			case LinkUp:
+			case linkUp:
 				up = true
-			case PrimaryChanged:
+			case primaryChanged:
 				primary = ev.Addr
 			}
 		}
@@ -222,11 +222,11 @@ func TestWatch(t *testing.T) {
 	})
 	t.Logf("flap with flush: %v", got)
 	for _, p := range vips {
-		if !slices.Contains(got, LinkEvent{Kind: VIPDeleted, Addr: p}) {
+		if !slices.Contains(got, linkEvent{Kind: vipDeleted, Addr: p}) {
 			t.Errorf("flap with flush: no VIPDeleted for %s in %v", p, got)
 		}
 	}
-	if down := slices.Index(got, LinkEvent{Kind: LinkDown}); down < 0 || down > slices.Index(got, LinkEvent{Kind: LinkUp}) {
+	if down := slices.Index(got, linkEvent{Kind: linkDown}); down < 0 || down > slices.Index(got, linkEvent{Kind: linkUp}) {
 		t.Errorf("flap with flush: want LinkDown before LinkUp in %v", got)
 	}
 	w.quiet(t, "after flap")
@@ -252,7 +252,7 @@ func TestWatchStart(t *testing.T) {
 	// Nothing asked: Watch reports the current state.
 	v := vipNew(t, a)
 	w := lwStart(t, v)
-	w.expect(t, "nothing asked", LinkEvent{Kind: LinkUp}, lwPrimary(a.Addr.String()))
+	w.expect(t, "nothing asked", linkEvent{Kind: linkUp}, lwPrimary(a.Addr.String()))
 	w.quiet(t, "nothing asked")
 	w.stop(t)
 
@@ -268,7 +268,7 @@ func TestWatchStart(t *testing.T) {
 	a.LinkDown()
 	a.Run("ip", "addr", "del", a.Addr.String(), "dev", "eth0")
 	w = lwStart(t, v)
-	w.expect(t, "changed since asked", LinkEvent{Kind: LinkDown}, lwPrimary(""))
+	w.expect(t, "changed since asked", linkEvent{Kind: linkDown}, lwPrimary(""))
 	w.quiet(t, "changed since asked")
 	w.stop(t)
 
@@ -282,12 +282,12 @@ func TestWatchStart(t *testing.T) {
 
 func TestWatchClosed(t *testing.T) {
 	// A closed VIPs cannot subscribe; Watch must say so, not hang.
-	v, err := NewVIPs("lo", nil, nil)
+	v, err := newVIPSet("lo", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Close()
-	err = v.Watch(context.Background(), make(chan LinkEvent, 1))
+	err = v.Watch(context.Background(), make(chan linkEvent, 1))
 	if err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("Watch on a closed VIPs = %v, want an error", err)
 	}
@@ -298,12 +298,12 @@ func TestWatchClosed(t *testing.T) {
 // does, where subscribing needs no setns(2) and no privilege. It only
 // reads: the loopback interface is up with 127.0.0.1/8 on any Linux host.
 func TestWatchLoopback(t *testing.T) {
-	v, err := NewVIPs("lo", nil, vipTestLog(t))
+	v, err := newVIPSet("lo", nil, vipTestLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
 	w := lwStart(t, v)
-	w.expect(t, "start", LinkEvent{Kind: LinkUp}, lwPrimary("127.0.0.1/8"))
+	w.expect(t, "start", linkEvent{Kind: linkUp}, lwPrimary("127.0.0.1/8"))
 	w.stop(t)
 }

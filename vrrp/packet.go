@@ -140,9 +140,9 @@ type Advert struct {
 	ChecksumNoPseudo bool
 }
 
-// Password returns the authentication data keepalived sends for the simple
+// authPassword returns the authentication data keepalived sends for the simple
 // text password s: its first 8 bytes, zero padded.
-func Password(s string) [8]byte {
+func authPassword(s string) [8]byte {
 	var p [8]byte
 	copy(p[:], s)
 	return p
@@ -312,7 +312,7 @@ func (a *Advert) wireLen() int {
 // Input shorter than the header or than its address count announces
 // returns an error matching io.ErrUnexpectedEOF; any other invalid input
 // returns an error matching errMalformed (so does a truncated message: for
-// a datagram socket, both mean "skip this packet"). Both carry a DropReason
+// a datagram socket, both mean "skip this packet"). Both carry a dropReason
 // for dropReasonOf. On error a is left unchanged.
 func (a *Advert) UnmarshalBinary(b []byte) error {
 	if len(b) < advertHeaderLen {
@@ -320,14 +320,14 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 	}
 	version := int(b[0] >> 4)
 	if version != 2 && version != 3 {
-		return malformed(BadVersion, "version %d, want 2 or 3 (RFC 5798 §5.2.1)", version)
+		return malformed(badVersion, "version %d, want 2 or 3 (RFC 5798 §5.2.1)", version)
 	}
 	if t := b[0] & 0x0f; t != advertType {
-		return malformed(BadType, "type %d, want 1, advertisement (RFC 5798 §5.2.2)", t)
+		return malformed(badType, "type %d, want 1, advertisement (RFC 5798 §5.2.2)", t)
 	}
 	v6 := isIPv6(a.Src)
 	if v6 && version != 3 {
-		return malformed(BadVersion, "version %d over IPv6, want 3 (RFC 5798 §5.1.2)", version)
+		return malformed(badVersion, "version %d over IPv6, want 3 (RFC 5798 §5.1.2)", version)
 	}
 	count := int(b[3])
 	size := 4
@@ -342,7 +342,7 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 		return truncated(len(b), want)
 	}
 	if len(b) > want {
-		return malformed(BadLength, "%d bytes, but address count %d makes a v%d advert of %d", len(b), count, version, want)
+		return malformed(badLength, "%d bytes, but address count %d makes a v%d advert of %d", len(b), count, version, want)
 	}
 
 	v := Advert{Version: version, VRID: b[1], Priority: b[2], Src: a.Src, Dst: a.Dst}
@@ -350,12 +350,12 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 		return err
 	}
 	if v.VRID == 0 {
-		return malformed(BadVRID, "VRID 0, want 1 to 255 (RFC 5798 §5.2.3)")
+		return malformed(badVRID, "VRID 0, want 1 to 255 (RFC 5798 §5.2.3)")
 	}
 	if version == 2 {
 		v.AuthType = b[4]
 		if v.AuthType > 1 {
-			return malformed(BadAuth, "v2 auth type %d, want 0 or 1", v.AuthType)
+			return malformed(badAuth, "v2 auth type %d, want 0 or 1", v.AuthType)
 		}
 		v.Interval = time.Duration(b[5]) * time.Second
 		copy(v.AuthData[:], b[want-advertAuthLen:])
@@ -364,7 +364,7 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 		v.Interval = time.Duration(binary.BigEndian.Uint16(b[4:6])&0x0fff) * v3IntervalUnit
 	}
 	if v.Interval == 0 {
-		return malformed(BadInterval, "v%d advertisement interval 0, want at least 1", version)
+		return malformed(badInterval, "v%d advertisement interval 0, want at least 1", version)
 	}
 	if count > 0 {
 		v.Addrs = make([]netip.Addr, count)
@@ -380,116 +380,17 @@ func (a *Advert) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// verifyChecksum checks the checksum of the message b as version a.Version
-// and, for v3, sets a.ChecksumNoPseudo to the form that verifies. RFC 1071
-// verification sums the message with its checksum field: the folded sum of
-// a valid message is all ones.
-func (a *Advert) verifyChecksum(b []byte) error {
-	got := binary.BigEndian.Uint16(b[6:8])
-	if a.Version == 2 {
-		if fold(sum16(0, b)) == 0xffff {
-			return nil
-		}
-		return malformed(BadChecksum, "v2 checksum 0x%04x, want 0x%04x (RFC 3768 §5.3.8)",
-			got, wantChecksum(0, b))
-	}
-	if isIPv6(a.Src) {
-		if !isIPv6(a.Dst) {
-			return fmt.Errorf("vrrp: unmarshal v3 advert: Dst %v must be IPv6 with the IPv6 Src %v: "+
-				"the checksum pseudo-header covers both (RFC 5798 §5.2.8)", a.Dst, a.Src)
-		}
-		pseudo := pseudoHeaderSum6(a.Src, a.Dst, len(b))
-		if fold(sum16(pseudo, b)) == 0xffff {
-			return nil
-		}
-		return malformed(BadChecksum, "v3 checksum 0x%04x, want 0x%04x with the IPv6 pseudo-header %v > %v (RFC 5798 §5.2.8)",
-			got, wantChecksum(pseudo, b), a.Src, a.Dst)
-	}
-	src, okSrc := ipv4Bytes(a.Src)
-	dst, okDst := ipv4Bytes(a.Dst)
-	if !okSrc || !okDst {
-		// A caller's mistake, not a bad packet: no errMalformed.
-		return fmt.Errorf("vrrp: unmarshal v3 advert: Src %v and Dst %v must be IPv4 addresses: "+
-			"the checksum pseudo-header covers them (RFC 5798 §5.2.8)", a.Src, a.Dst)
-	}
-	pseudo := pseudoHeaderSum(src, dst, len(b))
-	if fold(sum16(pseudo, b)) == 0xffff {
-		return nil
-	}
-	if fold(sum16(0, b)) == 0xffff {
-		a.ChecksumNoPseudo = true
-		return nil
-	}
-	return malformed(BadChecksum, "v3 checksum 0x%04x, want 0x%04x with the pseudo-header %v > %v "+
-		"(RFC 5798 §5.2.8) or 0x%04x without",
-		got, wantChecksum(pseudo, b), a.Src, a.Dst, wantChecksum(0, b))
-}
-
-// ipv4Bytes returns the four bytes of an IPv4 address, accepting the
-// IPv4-mapped IPv6 form that net.IP conversions produce.
-func ipv4Bytes(a netip.Addr) ([4]byte, bool) {
-	if !a.Is4() && !a.Is4In6() {
-		return [4]byte{}, false
-	}
-	return a.Unmap().As4(), true
-}
-
-// pseudoHeaderSum is the RFC 1071 sum of the IPv4 pseudo-header for a VRRP
-// message of n bytes (RFC 5798 §5.2.8).
-func pseudoHeaderSum(src, dst [4]byte, n int) uint32 {
-	sum := sum16(0, src[:])
-	sum = sum16(sum, dst[:])
-	return sum + ipProtoVRRP + uint32(n)
-}
-
-// pseudoHeaderSum6 is the RFC 1071 sum of the IPv6 pseudo-header (RFC 8200
-// §8.1) for a VRRP message of n bytes.
-func pseudoHeaderSum6(src, dst netip.Addr, n int) uint32 {
-	s, d := src.As16(), dst.As16()
-	sum := sum16(0, s[:])
-	sum = sum16(sum, d[:])
-	return sum + uint32(n>>16) + uint32(n&0xffff) + ipProtoVRRP
-}
-
-// sum16 adds b to sum as big-endian 16-bit words, an odd last byte padded
-// with zero (RFC 1071). A VRRP message is at most 4088 bytes: no overflow.
-func sum16(sum uint32, b []byte) uint32 {
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	return sum
-}
-
-// fold folds the carries of sum back into 16 bits (ones' complement sum).
-func fold(sum uint32) uint16 {
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}
-
-// wantChecksum is the checksum the message b should carry, given the sum of
-// its pseudo-header (0 for none); for error messages.
-func wantChecksum(pseudo uint32, b []byte) uint16 {
-	sum := sum16(pseudo, b[:6])
-	return ^fold(sum16(sum, b[8:]))
-}
-
 // truncated is the error for a message shorter than it must be.
 func truncated(got, want int) error {
 	return &dropError{
-		reason: BadLength,
+		reason: badLength,
 		msg:    fmt.Sprintf("truncated advert: %d bytes, need %d: %v", got, want, io.ErrUnexpectedEOF),
 		wraps:  []error{io.ErrUnexpectedEOF, errMalformed},
 	}
 }
 
 // malformed is the error for an invalid message, dropped for reason r.
-func malformed(r DropReason, format string, args ...any) error {
+func malformed(r dropReason, format string, args ...any) error {
 	return &dropError{
 		reason: r,
 		msg:    "malformed advert: " + fmt.Sprintf(format, args...),

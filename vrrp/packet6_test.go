@@ -75,20 +75,20 @@ func TestIPv6UnmarshalRules(t *testing.T) {
 		name     string
 		src, dst netip.Addr
 		edit     func(b []byte) []byte
-		reason   DropReason // UnknownReason: accepted
+		reason   dropReason // UnknownReason: accepted
 	}{
-		{"the RFC form", pkt6Src, pkt6Group, nil, UnknownReason},
-		{"checksum over another destination", pkt6Src, netip.MustParseAddr("ff02::13"), nil, BadChecksum},
-		{"checksum over another source", pkt6Peer, pkt6Group, nil, BadChecksum},
+		{"the RFC form", pkt6Src, pkt6Group, nil, unknownReason},
+		{"checksum over another destination", pkt6Src, netip.MustParseAddr("ff02::13"), nil, badChecksum},
+		{"checksum over another source", pkt6Peer, pkt6Group, nil, badChecksum},
 		{"checksum without the pseudo-header is not accepted for IPv6", pkt6Src, pkt6Group, func(b []byte) []byte {
 			binary.BigEndian.PutUint16(b[6:], 0)
 			binary.BigEndian.PutUint16(b[6:], ^fold(sum16(0, b)))
 			return b
-		}, BadChecksum},
-		{"v2 over IPv6", pkt6Src, pkt6Group, func(b []byte) []byte { b[0] = 0x21; return b }, BadVersion},
-		{"count says two, one address", pkt6Src, pkt6Group, func(b []byte) []byte { b[3] = 2; return b }, BadLength},
-		{"an IPv4-sized address list", pkt6Src, pkt6Group, func(b []byte) []byte { return b[:12] }, BadLength},
-		{"a trailing byte", pkt6Src, pkt6Group, func(b []byte) []byte { return append(b, 0) }, BadLength},
+		}, badChecksum},
+		{"v2 over IPv6", pkt6Src, pkt6Group, func(b []byte) []byte { b[0] = 0x21; return b }, badVersion},
+		{"count says two, one address", pkt6Src, pkt6Group, func(b []byte) []byte { b[3] = 2; return b }, badLength},
+		{"an IPv4-sized address list", pkt6Src, pkt6Group, func(b []byte) []byte { return b[:12] }, badLength},
+		{"a trailing byte", pkt6Src, pkt6Group, func(b []byte) []byte { return append(b, 0) }, badLength},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestIPv6UnmarshalRules(t *testing.T) {
 			}
 			a := Advert{Src: tt.src, Dst: tt.dst}
 			err := a.UnmarshalBinary(b)
-			if tt.reason == UnknownReason {
+			if tt.reason == unknownReason {
 				if err != nil {
 					t.Fatalf("dropped: %v", err)
 				}

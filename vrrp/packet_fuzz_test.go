@@ -37,7 +37,7 @@ func FuzzAdvert(f *testing.F) {
 			if !errors.Is(err, errMalformed) {
 				t.Fatalf("UnmarshalBinary(%x) = %v, not an errMalformed", b, err)
 			}
-			if r := dropReasonOf(err); r == UnknownReason {
+			if r := dropReasonOf(err); r == unknownReason {
 				t.Fatalf("UnmarshalBinary(%x) = %v, without a drop reason", b, err)
 			}
 			return

@@ -15,7 +15,7 @@ const dropLogPeriod = 10 * time.Second
 // that key went unlogged since the previous one. It holds no clock: the
 // caller passes the time, so tests need no waiting.
 //
-// Keys must come from a bounded set (a DropReason's name, say), never from
+// Keys must come from a bounded set (a dropReason's name, say), never from
 // packet contents such as a source address, or a stream of forged packets
 // could grow the map without end.
 //

@@ -39,7 +39,7 @@ import (
 //     whoever may send to us is exactly the peer list.)
 //  7. The codec (Advert.UnmarshalBinary): length, version 2 or 3, type,
 //     checksum, VRID 0, v2 auth type above 1, interval 0, each with its
-//     own DropReason. A v3 checksum is tried with the real destination in
+//     own dropReason. A v3 checksum is tried with the real destination in
 //     the pseudo-header (RFC 5798 §5.2.8), then, in unicast mode only, with
 //     the group, as keepalived up to 1.3.6 and old_unicast_checksum send
 //     it. The codec itself also accepts a v3 checksum without
@@ -91,12 +91,12 @@ const ipv4HeaderLen = 20
 // BadLength, as keepalived drops an ip_tot_len mismatch.
 func parseIPv4(b []byte, ifIndex int) (rxPacket, error) {
 	if len(b) < ipv4HeaderLen || b[0]>>4 != 4 {
-		return rxPacket{}, rejected(BadLength, "%d bytes are no IPv4 packet", len(b))
+		return rxPacket{}, rejected(badLength, "%d bytes are no IPv4 packet", len(b))
 	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
 	if ihl < ipv4HeaderLen || ihl > len(b) || total != len(b) {
-		return rxPacket{}, rejected(BadLength, "IPv4 header length %d, total length %d, but %d bytes arrived",
+		return rxPacket{}, rejected(badLength, "IPv4 header length %d, total length %d, but %d bytes arrived",
 			ihl, total, len(b))
 	}
 	return rxPacket{
@@ -109,17 +109,17 @@ func parseIPv4(b []byte, ifIndex int) (rxPacket, error) {
 }
 
 // check applies the receive checks, in the order documented above, to p.
-// It returns the decoded advert, or nil and an error whose DropReason
+// It returns the decoded advert, or nil and an error whose dropReason
 // (dropReasonOf) says why p is dropped. primary is our primary address.
 func (r *rxRules) check(p rxPacket, primary netip.Addr) (*Advert, error) {
 	if p.ifIndex != r.ifIndex {
-		return nil, rejected(WrongInterface, "arrived on interface index %d, want %d", p.ifIndex, r.ifIndex)
+		return nil, rejected(wrongInterface, "arrived on interface index %d, want %d", p.ifIndex, r.ifIndex)
 	}
 	if primary.IsValid() && p.src == primary {
-		return nil, rejected(OwnPacket, "source %v is our primary address", p.src)
+		return nil, rejected(ownPacket, "source %v is our primary address", p.src)
 	}
 	if len(p.payload) >= 2 && p.payload[1] != 0 && p.payload[1] != r.vrid {
-		return nil, rejected(OtherVRID, "VRID %d, ours is %d", p.payload[1], r.vrid)
+		return nil, rejected(otherVRID, "VRID %d, ours is %d", p.payload[1], r.vrid)
 	}
 	if err := r.checkPath(p); err != nil {
 		return nil, err
@@ -139,18 +139,18 @@ func (r *rxRules) check(p rxPacket, primary netip.Addr) (*Advert, error) {
 func (r *rxRules) checkPath(p rxPacket) error {
 	if !r.unicast() {
 		if p.dst != r.group {
-			return rejected(WrongDestination, "multicast mode: destination %v, want the group %v", p.dst, r.group)
+			return rejected(wrongDestination, "multicast mode: destination %v, want the group %v", p.dst, r.group)
 		}
 		if p.ttl != 255 {
-			return rejected(BadTTL, "TTL %d, want 255 (RFC 5798 §7.1)", p.ttl)
+			return rejected(badTTL, "TTL %d, want 255 (RFC 5798 §7.1)", p.ttl)
 		}
 		return nil
 	}
 	if p.dst.IsMulticast() {
-		return rejected(WrongDestination, "unicast mode: destination %v is multicast", p.dst)
+		return rejected(wrongDestination, "unicast mode: destination %v is multicast", p.dst)
 	}
 	if !slices.Contains(r.peers, p.src) {
-		return rejected(NotPeer, "unicast mode: source %v is not a configured peer", p.src)
+		return rejected(notPeer, "unicast mode: source %v is not a configured peer", p.src)
 	}
 	return nil
 }
@@ -161,7 +161,7 @@ func (r *rxRules) checkPath(p rxPacket) error {
 func (r *rxRules) decode(p rxPacket) (*Advert, error) {
 	a := &Advert{Src: p.src, Dst: p.dst}
 	err := a.UnmarshalBinary(p.payload)
-	if err != nil && r.unicast() && dropReasonOf(err) == BadChecksum && p.dst != r.group {
+	if err != nil && r.unicast() && dropReasonOf(err) == badChecksum && p.dst != r.group {
 		old := &Advert{Src: p.src, Dst: r.group}
 		if old.UnmarshalBinary(p.payload) == nil {
 			return old, nil
@@ -176,19 +176,19 @@ func (r *rxRules) decode(p rxPacket) (*Advert, error) {
 // checkFields compares a decoded advert with the configuration.
 func (r *rxRules) checkFields(a *Advert) error {
 	if a.Version != r.version {
-		return rejected(BadVersion, "version %d, ours is %d", a.Version, r.version)
+		return rejected(badVersion, "version %d, ours is %d", a.Version, r.version)
 	}
 	if a.Version != 2 {
 		return nil
 	}
 	if a.AuthType != r.authType {
-		return rejected(BadAuth, "auth type %d, ours is %d (RFC 3768 §7.1)", a.AuthType, r.authType)
+		return rejected(badAuth, "auth type %d, ours is %d (RFC 3768 §7.1)", a.AuthType, r.authType)
 	}
 	if r.authType == 1 && subtle.ConstantTimeCompare(a.AuthData[:], r.authData[:]) != 1 {
-		return rejected(BadAuth, "invalid password (RFC 3768 §7.1)")
+		return rejected(badAuth, "invalid password (RFC 3768 §7.1)")
 	}
 	if a.Interval != r.interval {
-		return rejected(IntervalMismatch, "advert interval %v, ours is %v (RFC 3768 §7.1)", a.Interval, r.interval)
+		return rejected(intervalMismatch, "advert interval %v, ours is %v (RFC 3768 §7.1)", a.Interval, r.interval)
 	}
 	return nil
 }
@@ -273,15 +273,15 @@ func sameAddrs(got, want []netip.Addr) bool {
 // dropLevel is the log level of a drop. Other routers' adverts, our own
 // and packets for another interface or group are routine on a shared LAN;
 // the rest point at a misconfigured or broken peer.
-func dropLevel(r DropReason) slog.Level {
+func dropLevel(r dropReason) slog.Level {
 	switch r {
-	case OtherVRID, OwnPacket, WrongInterface, WrongDestination:
+	case otherVRID, ownPacket, wrongInterface, wrongDestination:
 		return slog.LevelDebug
 	}
 	return slog.LevelWarn
 }
 
 // rejected is the error for a packet the receive checks drop for reason r.
-func rejected(r DropReason, format string, args ...any) error {
+func rejected(r dropReason, format string, args ...any) error {
 	return &dropError{reason: r, msg: "advert dropped: " + fmt.Sprintf(format, args...)}
 }

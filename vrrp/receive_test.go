@@ -30,7 +30,7 @@ func rxRulesFor(version int, peers, pass bool) *rxRules {
 		r.peers = []netip.Addr{rxPeer}
 	}
 	if pass {
-		r.authType, r.authData = 1, Password("secret12")
+		r.authType, r.authData = 1, authPassword("secret12")
 	}
 	return r
 }
@@ -40,7 +40,7 @@ func rxAdvert(version int, dst netip.Addr, pass bool) Advert {
 	a := Advert{Version: version, VRID: 51, Priority: 100, Interval: time.Second,
 		Addrs: []netip.Addr{rxVIP1, rxVIP2}, Src: rxPeer, Dst: dst}
 	if pass {
-		a.AuthType, a.AuthData = 1, Password("secret12")
+		a.AuthType, a.AuthData = 1, authPassword("secret12")
 	}
 	return a
 }
@@ -76,7 +76,7 @@ func TestReceiveChecks(t *testing.T) {
 		name      string
 		rules     *rxRules
 		pkt       rxPacket
-		wantDrop  DropReason // UnknownReason: accepted
+		wantDrop  dropReason // UnknownReason: accepted
 		wantDst   netip.Addr // accepted: the Dst the checksum covered
 		wantNotes []rxNote
 	}{
@@ -112,9 +112,9 @@ func TestReceiveChecks(t *testing.T) {
 			pkt: func() rxPacket { p := rxPkt(t, v3u, nil); p.ttl = 1; return p }(), wantDst: rxUs},
 		{name: "v2 password", rules: rxRulesFor(2, false, true), pkt: rxPkt(t, v2p, nil), wantDst: rxGroup},
 		{name: "v2 password longer than 8, cut as keepalived does", rules: rxRulesFor(2, false, true),
-			pkt: rxPkt(t, v2p, set(func(a *Advert) { a.AuthData = Password("secret12345") })), wantDst: rxGroup},
+			pkt: rxPkt(t, v2p, set(func(a *Advert) { a.AuthData = authPassword("secret12345") })), wantDst: rxGroup},
 		{name: "v2 no auth: auth data ignored", rules: rxRulesFor(2, false, false),
-			pkt: rxPkt(t, v2n, set(func(a *Advert) { a.AuthData = Password("junk") })), wantDst: rxGroup},
+			pkt: rxPkt(t, v2n, set(func(a *Advert) { a.AuthData = authPassword("junk") })), wantDst: rxGroup},
 		{name: "v2 other addresses: logged, accepted", rules: rxRulesFor(2, false, true),
 			pkt:     rxPkt(t, v2p, set(func(a *Advert) { a.Addrs = []netip.Addr{rxVIP1, rxStray} })),
 			wantDst: rxGroup, wantNotes: []rxNote{noteAddrs}},
@@ -122,83 +122,83 @@ func TestReceiveChecks(t *testing.T) {
 
 		// Dropped, in the order the checks run.
 		{name: "wrong interface", rules: rxRulesFor(3, false, false),
-			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.ifIndex = 3; return p }(), wantDrop: WrongInterface},
+			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.ifIndex = 3; return p }(), wantDrop: wrongInterface},
 		{name: "no IP_PKTINFO", rules: rxRulesFor(3, false, false),
-			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.ifIndex = 0; return p }(), wantDrop: WrongInterface},
+			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.ifIndex = 0; return p }(), wantDrop: wrongInterface},
 		{name: "own packet", rules: rxRulesFor(3, false, false),
-			pkt: rxPkt(t, v3m, set(func(a *Advert) { a.Src = rxUs })), wantDrop: OwnPacket},
+			pkt: rxPkt(t, v3m, set(func(a *Advert) { a.Src = rxUs })), wantDrop: ownPacket},
 		{name: "own packet, unicast", rules: rxRulesFor(3, true, false),
-			pkt: rxPkt(t, v3u, set(func(a *Advert) { a.Src = rxUs })), wantDrop: OwnPacket},
+			pkt: rxPkt(t, v3u, set(func(a *Advert) { a.Src = rxUs })), wantDrop: ownPacket},
 		{name: "other VRID", rules: rxRulesFor(3, false, false),
-			pkt: rxPkt(t, v3m, set(func(a *Advert) { a.VRID = 52 })), wantDrop: OtherVRID},
+			pkt: rxPkt(t, v3m, set(func(a *Advert) { a.VRID = 52 })), wantDrop: otherVRID},
 		{name: "other VRID wins over TTL and version", rules: rxRulesFor(3, false, false),
 			pkt: func() rxPacket {
 				p := rxPkt(t, v2n, set(func(a *Advert) { a.VRID = 52 }))
 				p.ttl = 1
 				return p
-			}(), wantDrop: OtherVRID},
+			}(), wantDrop: otherVRID},
 		{name: "other VRID from a stray host, unicast", rules: rxRulesFor(3, true, false),
-			pkt: rxPkt(t, v3u, set(func(a *Advert) { a.VRID = 9; a.Src = rxStray })), wantDrop: OtherVRID},
+			pkt: rxPkt(t, v3u, set(func(a *Advert) { a.VRID = 9; a.Src = rxStray })), wantDrop: otherVRID},
 		{name: "multicast mode: other group", rules: rxRulesFor(3, false, false),
-			pkt: rxPkt(t, rxAdvert(3, rxGroup2, false), nil), wantDrop: WrongDestination},
+			pkt: rxPkt(t, rxAdvert(3, rxGroup2, false), nil), wantDrop: wrongDestination},
 		{name: "multicast mode: unicast packet", rules: rxRulesFor(3, false, false),
-			pkt: rxPkt(t, v3u, nil), wantDrop: WrongDestination},
+			pkt: rxPkt(t, v3u, nil), wantDrop: wrongDestination},
 		{name: "unicast mode: multicast packet", rules: rxRulesFor(3, true, false),
-			pkt: rxPkt(t, v3m, nil), wantDrop: WrongDestination},
+			pkt: rxPkt(t, v3m, nil), wantDrop: wrongDestination},
 		{name: "TTL 254", rules: rxRulesFor(3, false, false),
-			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.ttl = 254; return p }(), wantDrop: BadTTL},
+			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.ttl = 254; return p }(), wantDrop: badTTL},
 		{name: "TTL 1, v2", rules: rxRulesFor(2, false, true),
-			pkt: func() rxPacket { p := rxPkt(t, v2p, nil); p.ttl = 1; return p }(), wantDrop: BadTTL},
+			pkt: func() rxPacket { p := rxPkt(t, v2p, nil); p.ttl = 1; return p }(), wantDrop: badTTL},
 		{name: "unicast from a host that is no peer", rules: rxRulesFor(3, true, false),
-			pkt: rxPkt(t, v3u, set(func(a *Advert) { a.Src = rxStray })), wantDrop: NotPeer},
+			pkt: rxPkt(t, v3u, set(func(a *Advert) { a.Src = rxStray })), wantDrop: notPeer},
 		{name: "truncated", rules: rxRulesFor(3, false, false),
-			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.payload = p.payload[:12]; return p }(), wantDrop: BadLength},
+			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.payload = p.payload[:12]; return p }(), wantDrop: badLength},
 		{name: "header only", rules: rxRulesFor(3, false, false),
-			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.payload = p.payload[:4]; return p }(), wantDrop: BadLength},
+			pkt: func() rxPacket { p := rxPkt(t, v3m, nil); p.payload = p.payload[:4]; return p }(), wantDrop: badLength},
 		{name: "trailing bytes", rules: rxRulesFor(3, false, false),
 			pkt: func() rxPacket {
 				p := rxPkt(t, v3m, nil)
 				p.payload = pktWithChecksum(append(p.payload, 0, 0, 0, 0), p.src, p.dst)
 				return p
-			}(), wantDrop: BadLength},
+			}(), wantDrop: badLength},
 		{name: "version 1 (codec)", rules: rxRulesFor(3, false, false),
-			pkt: rxBytes(rxPkt(t, v3m, nil), 0, 0x11, true), wantDrop: BadVersion},
+			pkt: rxBytes(rxPkt(t, v3m, nil), 0, 0x11, true), wantDrop: badVersion},
 		{name: "v2 advert, v3 router", rules: rxRulesFor(3, false, false),
-			pkt: rxPkt(t, v2n, nil), wantDrop: BadVersion},
+			pkt: rxPkt(t, v2n, nil), wantDrop: badVersion},
 		{name: "v3 advert, v2 router", rules: rxRulesFor(2, false, false),
-			pkt: rxPkt(t, v3m, nil), wantDrop: BadVersion},
+			pkt: rxPkt(t, v3m, nil), wantDrop: badVersion},
 		{name: "type 2", rules: rxRulesFor(3, false, false),
-			pkt: rxBytes(rxPkt(t, v3m, nil), 0, 0x32, true), wantDrop: BadType},
+			pkt: rxBytes(rxPkt(t, v3m, nil), 0, 0x32, true), wantDrop: badType},
 		{name: "bad checksum", rules: rxRulesFor(3, false, false),
-			pkt: rxBytes(rxPkt(t, v3m, nil), 2, 101, false), wantDrop: BadChecksum},
+			pkt: rxBytes(rxPkt(t, v3m, nil), 2, 101, false), wantDrop: badChecksum},
 		{name: "bad checksum, v2", rules: rxRulesFor(2, false, true),
-			pkt: rxBytes(rxPkt(t, v2p, nil), 2, 101, false), wantDrop: BadChecksum},
+			pkt: rxBytes(rxPkt(t, v2p, nil), 2, 101, false), wantDrop: badChecksum},
 		{name: "unicast: neither checksum form", rules: rxRulesFor(3, true, false),
-			pkt: rxBytes(rxPkt(t, v3u, nil), 2, 101, false), wantDrop: BadChecksum},
+			pkt: rxBytes(rxPkt(t, v3u, nil), 2, 101, false), wantDrop: badChecksum},
 		{name: "multicast: old unicast form is no excuse", rules: rxRulesFor(3, false, false),
 			pkt: func() rxPacket {
 				p := rxPkt(t, v3m, set(func(a *Advert) { a.Dst = rxUs }))
 				p.dst = rxGroup
 				return p
-			}(), wantDrop: BadChecksum},
+			}(), wantDrop: badChecksum},
 		{name: "VRID 0", rules: rxRulesFor(3, false, false),
-			pkt: rxBytes(rxPkt(t, v3m, nil), 1, 0, true), wantDrop: BadVRID},
+			pkt: rxBytes(rxPkt(t, v3m, nil), 1, 0, true), wantDrop: badVRID},
 		{name: "v2 auth type 2 (AH)", rules: rxRulesFor(2, false, true),
-			pkt: rxBytes(rxPkt(t, v2p, nil), 4, 2, true), wantDrop: BadAuth},
+			pkt: rxBytes(rxPkt(t, v2p, nil), 4, 2, true), wantDrop: badAuth},
 		{name: "v2 interval 0", rules: rxRulesFor(2, false, true),
-			pkt: rxBytes(rxPkt(t, v2p, nil), 5, 0, true), wantDrop: BadInterval},
+			pkt: rxBytes(rxPkt(t, v2p, nil), 5, 0, true), wantDrop: badInterval},
 		{name: "v3 interval 0", rules: rxRulesFor(3, false, false),
-			pkt: rxBytes(rxBytes(rxPkt(t, v3m, nil), 4, 0, false), 5, 0, true), wantDrop: BadInterval},
+			pkt: rxBytes(rxBytes(rxPkt(t, v3m, nil), 4, 0, false), 5, 0, true), wantDrop: badInterval},
 		{name: "v2 no auth, ours has a password", rules: rxRulesFor(2, false, true),
-			pkt: rxPkt(t, v2n, nil), wantDrop: BadAuth},
+			pkt: rxPkt(t, v2n, nil), wantDrop: badAuth},
 		{name: "v2 password, ours has none", rules: rxRulesFor(2, false, false),
-			pkt: rxPkt(t, v2p, nil), wantDrop: BadAuth},
+			pkt: rxPkt(t, v2p, nil), wantDrop: badAuth},
 		{name: "v2 wrong password", rules: rxRulesFor(2, false, true),
-			pkt: rxPkt(t, v2p, set(func(a *Advert) { a.AuthData = Password("secret13") })), wantDrop: BadAuth},
+			pkt: rxPkt(t, v2p, set(func(a *Advert) { a.AuthData = authPassword("secret13") })), wantDrop: badAuth},
 		{name: "v2 interval 2s, ours 1s", rules: rxRulesFor(2, false, true),
-			pkt: rxPkt(t, v2p, set(func(a *Advert) { a.Interval = 2 * time.Second })), wantDrop: IntervalMismatch},
+			pkt: rxPkt(t, v2p, set(func(a *Advert) { a.Interval = 2 * time.Second })), wantDrop: intervalMismatch},
 	}
-	covered := map[DropReason]bool{}
+	covered := map[dropReason]bool{}
 	for _, tc := range tests {
 		covered[tc.wantDrop] = true
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,7 +284,7 @@ func TestParseIPv4(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseIPv4(tc.b, 7)
 			if tc.want.payload == nil {
-				if dropReasonOf(err) != BadLength {
+				if dropReasonOf(err) != badLength {
 					t.Errorf("parseIPv4 = %+v, %v; want a bad_length drop", got, err)
 				}
 				return

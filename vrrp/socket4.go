@@ -20,7 +20,7 @@ import (
 // interface), since an IPv6 raw socket never delivers the header.
 type socket interface {
 	// recv reads one packet into b. A packet to drop comes back as drop,
-	// an error with a DropReason; err is the socket's own failure.
+	// an error with a dropReason; err is the socket's own failure.
 	recv(b []byte) (p rxPacket, drop, err error)
 	// send sends the VRRP message b from src to dst.
 	send(b []byte, src, dst netip.Addr) error
@@ -136,7 +136,7 @@ func (s *socket4) recv(b []byte) (rxPacket, error, error) {
 		return rxPacket{}, nil, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
-		return rxPacket{}, rejected(BadLength, "datagram longer than %d bytes", len(b)), nil
+		return rxPacket{}, rejected(badLength, "datagram longer than %d bytes", len(b)), nil
 	}
 	p, drop := parseIPv4(b[:n], arrivalIndex(s.oob[:oobn]))
 	return p, drop, nil

@@ -18,7 +18,7 @@ func TestSocket4IPOptions(t *testing.T) {
 	l := lab.New(t, netip.MustParsePrefix("10.77.14.0/24"))
 	b, c := l.AddNode("b", l.Host(12)), l.AddNode("c", l.Host(13))
 	vip := l.Host(100).Addr()
-	cfg := ConnConfig{VRID: 91, Version: 3, Interval: time.Second, VIPs: []netip.Addr{vip}}
+	cfg := connConfig{VRID: 91, Version: 3, Interval: time.Second, VIPs: []netip.Addr{vip}}
 	cb := connOpen(t, b, cfg)
 	rxb := connReceive(t, cb)
 	a := Advert{Version: 3, VRID: 91, Priority: 100, Interval: time.Second,

@@ -104,7 +104,7 @@ func (s *socket6) recv(b []byte) (rxPacket, error, error) {
 		return rxPacket{}, nil, err
 	}
 	if n == len(b) {
-		return rxPacket{}, rejected(BadLength, "datagram of %d bytes or more", len(b)), nil
+		return rxPacket{}, rejected(badLength, "datagram of %d bytes or more", len(b)), nil
 	}
 	p := rxPacket{payload: b[:n]}
 	if ip, ok := src.(*net.IPAddr); ok {

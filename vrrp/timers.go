@@ -17,7 +17,7 @@ const centisecond = 10 * time.Millisecond
 // declares the master down (RFC 5798 §6.1, RFC 3768 §6.1).
 const downAdverts = 3
 
-// SkewTime returns Skew_Time for a router of the given priority that
+// skewTime returns Skew_Time for a router of the given priority that
 // listens to a master advertising every masterInterval.
 //
 // VRRPv3 (RFC 5798 §6.1) computes in whole centiseconds:
@@ -28,7 +28,7 @@ const downAdverts = 3
 // Any version other than 2 is computed as VRRPv3. keepalived computes the
 // VRRPv3 value in microseconds without truncating, so its down timers can
 // run up to 10 ms longer than these.
-func SkewTime(version int, priority uint8, masterInterval time.Duration) time.Duration {
+func skewTime(version int, priority uint8, masterInterval time.Duration) time.Duration {
 	weight := int64(256 - int(priority))
 	if version == 2 {
 		return time.Duration(weight) * time.Second / 256
@@ -39,9 +39,9 @@ func SkewTime(version int, priority uint8, masterInterval time.Duration) time.Du
 
 // MasterDownInterval returns Master_Down_Interval, 3 × Master_Adver_Interval
 // + Skew_Time (RFC 5798 §6.1; RFC 3768 §6.1 with Advertisement_Interval).
-// VRRPv3 works in whole centiseconds like SkewTime.
+// VRRPv3 works in whole centiseconds like skewTime.
 func MasterDownInterval(version int, priority uint8, masterInterval time.Duration) time.Duration {
-	skew := SkewTime(version, priority, masterInterval)
+	skew := skewTime(version, priority, masterInterval)
 	if version == 2 {
 		return downAdverts*masterInterval + skew
 	}
@@ -51,10 +51,10 @@ func MasterDownInterval(version int, priority uint8, masterInterval time.Duratio
 // Deadline returns when the caller must deliver Timeout; zero means no
 // timer is armed. A Timeout handled before Deadline is ignored, so a stale
 // timer in the caller does no harm.
-func (m *Machine) Deadline() time.Time { return m.deadline }
+func (m *machine) Deadline() time.Time { return m.deadline }
 
 // timeout handles the expiry of whichever timer Deadline holds.
-func (m *Machine) timeout(now time.Time) []Action {
+func (m *machine) timeout(now time.Time) []action {
 	if m.deadline.IsZero() || now.Before(m.deadline) {
 		return nil
 	}
@@ -74,9 +74,9 @@ func (m *Machine) timeout(now time.Time) []Action {
 }
 
 // advertise sends an advert now and restarts the Adver_Timer.
-func (m *Machine) advertise(now time.Time) []Action {
+func (m *machine) advertise(now time.Time) []action {
 	m.deadline = now.Add(m.cfg.Interval)
-	return []Action{SendAdvert{Priority: m.prio}}
+	return []action{sendAdvert{Priority: m.prio}}
 }
 
 // adoptAfter is how many adverts in a row a master must send with an
@@ -109,7 +109,7 @@ type candidate struct {
 // more slowly than we do (keepalived at 1 s against our 100 ms) still
 // holds: its next advert comes well within that bound. VRRPv2 routers
 // share one configured interval (RFC 3768 §7.1; others are dropped).
-func (m *Machine) follow(a AdvertReceived) (time.Duration, []Action) {
+func (m *machine) follow(a advertReceived) (time.Duration, []action) {
 	if m.cfg.Version == 2 || a.Interval <= 0 || a.Interval == m.masterInt {
 		m.candidate = candidate{}
 		return m.downInterval(), nil
@@ -126,13 +126,13 @@ func (m *Machine) follow(a AdvertReceived) (time.Duration, []Action) {
 	}
 	bound := MasterDownInterval(m.cfg.Version, m.prio, m.cfg.Interval) + intervalSlack
 	down := min(MasterDownInterval(m.cfg.Version, m.prio, a.Interval), bound)
-	return down, []Action{IntervalDiffers{From: a.Src, Interval: a.Interval, Seen: m.candidate.seen}}
+	return down, []action{intervalDiffers{From: a.Src, Interval: a.Interval, Seen: m.candidate.seen}}
 }
 
-func (m *Machine) skew() time.Duration {
-	return SkewTime(m.cfg.Version, m.prio, m.masterInt)
+func (m *machine) skew() time.Duration {
+	return skewTime(m.cfg.Version, m.prio, m.masterInt)
 }
 
-func (m *Machine) downInterval() time.Duration {
+func (m *machine) downInterval() time.Duration {
 	return MasterDownInterval(m.cfg.Version, m.prio, m.masterInt)
 }

@@ -35,7 +35,7 @@ func TestTimerArithmetic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			skew := SkewTime(tc.version, tc.priority, tc.interval)
+			skew := skewTime(tc.version, tc.priority, tc.interval)
 			mdi := MasterDownInterval(tc.version, tc.priority, tc.interval)
 			if skew != tc.skew || mdi != tc.mdi {
 				t.Errorf("(-want +got):\n-skew=%v mdi=%v\n+skew=%v mdi=%v", tc.skew, tc.mdi, skew, mdi)
@@ -61,12 +61,12 @@ var (
 type simEvent struct {
 	at    time.Duration
 	node  int
-	ev    Event
+	ev    event
 	crash bool
 }
 
 func simBoot(node int, at time.Duration) []simEvent {
-	return []simEvent{{at: at, node: node, ev: SetHealthy{true}}, {at: at, node: node, ev: Start{}}}
+	return []simEvent{{at: at, node: node, ev: setHealthy{true}}, {at: at, node: node, ev: start{}}}
 }
 
 // simCheck is the expected picture at a moment: each router's state, a *
@@ -77,8 +77,8 @@ type simCheck struct {
 }
 
 type simNode struct {
-	m       *Machine
-	cfg     MachineConfig
+	m       *machine
+	cfg     machineConfig
 	vips    bool
 	dead    bool
 	stopped int // transitions to Stopped
@@ -87,7 +87,7 @@ type simNode struct {
 type simPacket struct {
 	at   time.Duration
 	to   int
-	advt AdvertReceived
+	advt advertReceived
 }
 
 type simLAN struct {
@@ -99,29 +99,29 @@ type simLAN struct {
 	gap      time.Duration // total time nobody held them since
 }
 
-func newSimLAN(cfgs ...MachineConfig) *simLAN {
+func newSimLAN(cfgs ...machineConfig) *simLAN {
 	lan := &simLAN{}
 	for i, c := range cfgs {
 		c.PrimaryIP = simAddrs[i]
-		lan.nodes = append(lan.nodes, &simNode{m: NewMachine(c), cfg: c})
+		lan.nodes = append(lan.nodes, &simNode{m: newMachine(c), cfg: c})
 	}
 	return lan
 }
 
-func (l *simLAN) handle(i int, ev Event) {
+func (l *simLAN) handle(i int, ev event) {
 	n := l.nodes[i]
 	if n.dead {
 		return
 	}
 	for _, a := range n.m.Handle(fsmT0.Add(l.now), ev) {
 		switch a := a.(type) {
-		case SendAdvert:
+		case sendAdvert:
 			l.send(i, a.Priority)
-		case AddVIPs:
+		case addVIPs:
 			n.vips = true
-		case RemoveVIPs:
+		case removeVIPs:
 			n.vips = false
-		case Transition:
+		case stateChange:
 			if a.To == Stopped {
 				n.stopped++
 			}
@@ -135,7 +135,7 @@ func (l *simLAN) send(from int, prio uint8) {
 	}
 	for to := range l.nodes {
 		if to != from {
-			advt := AdvertReceived{Src: simAddrs[from], Priority: prio, Interval: l.nodes[from].cfg.Interval}
+			advt := advertReceived{Src: simAddrs[from], Priority: prio, Interval: l.nodes[from].cfg.Interval}
 			l.inflight = append(l.inflight, simPacket{l.now + simLatency, to, advt})
 		}
 	}
@@ -164,7 +164,7 @@ func (l *simLAN) run(until time.Duration, script []simEvent) []simEvent {
 		l.deliver()
 		for i, n := range l.nodes {
 			if d := n.m.Deadline(); !d.IsZero() && !d.After(fsmT0.Add(l.now)) {
-				l.handle(i, Timeout{})
+				l.handle(i, timeout{})
 			}
 		}
 	}
@@ -227,7 +227,7 @@ func (l *simLAN) picture() string {
 	return strings.Join(s, " ")
 }
 
-func simConfig(prio uint8, tweak ...func(*MachineConfig)) MachineConfig {
+func simConfig(prio uint8, tweak ...func(*machineConfig)) machineConfig {
 	c := fsmConfig()
 	c.Priority = prio
 	for _, f := range tweak {
@@ -246,13 +246,13 @@ func simScript(parts ...[]simEvent) []simEvent {
 
 func TestTwoRouters(t *testing.T) {
 	const ms, sec = time.Millisecond, time.Second
-	v2 := func(c *MachineConfig) { c.Version = 2 }
-	noPreempt := func(c *MachineConfig) { c.Preempt = false }
-	delay20 := func(c *MachineConfig) { c.PreemptDelay = 20 * sec }
+	v2 := func(c *machineConfig) { c.Version = 2 }
+	noPreempt := func(c *machineConfig) { c.Preempt = false }
+	delay20 := func(c *machineConfig) { c.PreemptDelay = 20 * sec }
 	both := simScript(simBoot(0, 0), simBoot(1, 0))
 	tests := []struct {
 		name   string
-		a, b   MachineConfig
+		a, b   machineConfig
 		script []simEvent
 		lost   func(at time.Duration, from int, prio uint8) bool
 		checks []simCheck
@@ -273,20 +273,20 @@ func TestTwoRouters(t *testing.T) {
 			script: simScript(simBoot(0, 0), simBoot(1, 10*sec)),
 			checks: []simCheck{{30 * sec, "A=MASTER* B=BACKUP"}, {32 * sec, "A=MASTER* B=BACKUP"}, {34 * sec, "A=BACKUP B=MASTER*"}}},
 		{name: "planned stop: backup takes over after Skew_Time, old master lets go an interval after hearing it",
-			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 10 * sec, node: 0, ev: Shutdown{}}}),
+			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 10 * sec, node: 0, ev: shutdown{}}}),
 			checks: []simCheck{{10600 * ms, "A=MASTER* B=BACKUP"}, {10601*ms + simLatency/2, "A=MASTER* B=MASTER*"}, {11601 * ms, "A=MASTER* B=MASTER*"}, {11603 * ms, "A=STOP B=MASTER*"}}},
 		{name: "planned stop, priority 0 lost: takeover within Master_Down_Interval, no gap",
-			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 10 * sec, node: 0, ev: Shutdown{}}}),
+			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 10 * sec, node: 0, ev: shutdown{}}}),
 			lost:   func(_ time.Duration, from int, prio uint8) bool { return from == 0 && prio == 0 },
 			checks: []simCheck{{12 * sec, "A=MASTER* B=BACKUP"}, {13602 * ms, "A=MASTER* B=MASTER*"}, {14 * sec, "A=STOP B=MASTER*"}}},
 		{name: "planned stop with a sick backup: old master lets go after StopWait",
-			a: simConfig(200), b: simConfig(100), script: simScript(simBoot(0, 0), []simEvent{{at: 0, node: 1, ev: Start{}}, {at: 10 * sec, node: 0, ev: Shutdown{}}}),
+			a: simConfig(200), b: simConfig(100), script: simScript(simBoot(0, 0), []simEvent{{at: 0, node: 1, ev: start{}}, {at: 10 * sec, node: 0, ev: shutdown{}}}),
 			checks: []simCheck{{13999 * ms, "A=MASTER* B=BACKUP"}, {14 * sec, "A=STOP B=BACKUP"}, {60 * sec, "A=STOP B=BACKUP"}}, maxGap: 46 * sec},
 		{name: "fault yields at once: backup takes over after Skew_Time, master returns by preempting",
-			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 10 * sec, node: 0, ev: SetFault{true}}, {at: 20 * sec, node: 0, ev: SetFault{false}}}),
+			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 10 * sec, node: 0, ev: setFault{true}}, {at: 20 * sec, node: 0, ev: setFault{false}}}),
 			checks: []simCheck{{10602 * ms, "A=FAULT B=MASTER*"}, {20 * sec, "A=BACKUP B=MASTER*"}, {23211 * ms, "A=MASTER* B=BACKUP"}}, maxGap: 601 * ms},
 		{name: "sick backup never takes over, then at once when healthy",
-			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 5 * sec, node: 1, ev: SetHealthy{false}}, {at: 10 * sec, node: 0, crash: true}, {at: 30 * sec, node: 1, ev: SetHealthy{true}}}),
+			a: simConfig(200), b: simConfig(100), script: simScript(both, []simEvent{{at: 5 * sec, node: 1, ev: setHealthy{false}}, {at: 10 * sec, node: 0, crash: true}, {at: 30 * sec, node: 1, ev: setHealthy{true}}}),
 			checks: []simCheck{{29 * sec, "A=dead B=BACKUP"}, {30 * sec, "A=dead B=MASTER*"}}, maxGap: 20 * sec},
 		{name: "split brain heals: both masters, then the higher priority keeps it",
 			a: simConfig(200), b: simConfig(100), script: both,

@@ -26,36 +26,36 @@ const vipNetlinkTimeout = 5 * time.Second
 // (NLM_F_DUMP_INTR) is repeated before its partial answer is used.
 const vipDumpRetries = 3
 
-// VIPs manages the virtual addresses on one interface with netlink.
+// vipSet manages the virtual addresses on one interface with netlink.
 //
-// A VIPs belongs to the network namespace of the thread that called
-// NewVIPs: its netlink socket is opened there, and Watch subscribes there,
+// A vipSet belongs to the network namespace of the thread that called
+// newVIPSet: its netlink socket is opened there, and Watch subscribes there,
 // whichever thread or goroutine later calls its methods. In production
-// that is simply the process's namespace; a test may call NewVIPs inside
-// lab's Node.Do and use the VIPs from any goroutine afterwards.
+// that is simply the process's namespace; a test may call newVIPSet inside
+// lab's Node.Do and use the vipSet from any goroutine afterwards.
 //
-// The interface is resolved once, by NewVIPs. If it is deleted and made
-// again (a new index), make a new VIPs.
+// The interface is resolved once, by newVIPSet. If it is deleted and made
+// again (a new index), make a new vipSet.
 //
 // A VIP with a prefix shorter than /32 inside the subnet of the node's own
 // address is added as a secondary address. Should it ever become the
 // primary of that subnet (the node's address was removed and added again
 // while the VIP was there), removing the VIP removes the node's address
 // with it, unless net.ipv4.conf.IFACE.promote_secondaries is 1 (systemd's
-// default). /32 VIPs are not affected.
+// default). /32 vipSet are not affected.
 //
 // The methods are safe for concurrent use, except that only one Watch
 // may run at a time.
-type VIPs struct {
+type vipSet struct {
 	ifname string
 	v6     bool // IPv6 VIPs: added without DAD, the primary is the link-local
 	index  int
 	vips   []netip.Prefix
 	log    *slog.Logger
 
-	ns    netns.NsHandle  // the namespace NewVIPs ran in
+	ns    netns.NsHandle  // the namespace newVIPSet ran in
 	h     *netlink.Handle // route socket opened in ns
-	link  netlink.Link    // the interface, as NewVIPs found it
+	link  netlink.Link    // the interface, as newVIPSet found it
 	isVIP map[netip.Addr]bool
 
 	// What the caller was last told about the link state and the primary
@@ -71,7 +71,7 @@ type VIPs struct {
 	primary   netip.Prefix
 }
 
-// NewVIPs resolves ifname in the calling thread's network namespace and
+// newVIPSet resolves ifname in the calling thread's network namespace and
 // returns a VIPs for vips, which must be prefixes of one family whose
 // address is the VIP itself (10.0.0.5/24 means address 10.0.0.5 with
 // prefix length 24). IPv6 VIPs are added with IFA_F_NODAD: duplicate
@@ -80,11 +80,11 @@ type VIPs struct {
 // very duplicate DAD would find.
 // A nil log discards messages. The error names the interface if it does not
 // exist.
-func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error) {
+func newVIPSet(ifname string, vips []netip.Prefix, log *slog.Logger) (*vipSet, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &VIPs{ifname: ifname, vips: slices.Clone(vips), log: log, isVIP: map[netip.Addr]bool{}}
+	v := &vipSet{ifname: ifname, vips: slices.Clone(vips), log: log, isVIP: map[netip.Addr]bool{}}
 	v.v6 = len(vips) > 0 && isIPv6(vips[0].Addr())
 	for _, p := range v.vips {
 		if !p.IsValid() || !p.Addr().Is4() && !v.v6 || v.v6 && !isIPv6(p.Addr()) {
@@ -118,7 +118,7 @@ func NewVIPs(ifname string, vips []netip.Prefix, log *slog.Logger) (*VIPs, error
 // Close releases the netlink socket and the namespace handle; the VIPs
 // must not be used afterwards. The addresses are left as they are: call
 // Remove first to take them away.
-func (v *VIPs) Close() error {
+func (v *vipSet) Close() error {
 	v.lease.mu.Lock()
 	v.stopRenewal()
 	v.lease.mu.Unlock()
@@ -132,7 +132,7 @@ func (v *VIPs) Close() error {
 //
 // A copy of a VIP's address with another prefix length is left alone; the
 // kernel then holds both.
-func (v *VIPs) Add() error {
+func (v *vipSet) Add() error {
 	v.lease.mu.Lock()
 	defer v.lease.mu.Unlock()
 	var errs []error
@@ -151,7 +151,7 @@ func (v *VIPs) Add() error {
 // tries every VIP and returns the failures joined.
 //
 // Each removal also reaches a running Watch as a VIPDeleted event.
-func (v *VIPs) Remove() error {
+func (v *vipSet) Remove() error {
 	v.lease.mu.Lock()
 	v.stopRenewal()
 	v.lease.mu.Unlock()
@@ -168,7 +168,7 @@ func (v *VIPs) Remove() error {
 // lengths, the VIPs that are on the interface now. It compares addresses
 // only: a VIP found with another prefix length counts as present, because
 // the node answers ARP for its address either way.
-func (v *VIPs) Present() ([]netip.Prefix, error) {
+func (v *vipSet) Present() ([]netip.Prefix, error) {
 	addrs, err := v.addrs()
 	if err != nil {
 		return nil, err
@@ -194,7 +194,7 @@ func (v *VIPs) Present() ([]netip.Prefix, error) {
 // Call it at start-up, before the node can be master. A VIP that is also
 // the interface's own address (an address owner, priority 255) would be
 // removed too.
-func (v *VIPs) RemoveStale() (removed []netip.Prefix, err error) {
+func (v *vipSet) RemoveStale() (removed []netip.Prefix, err error) {
 	addrs, err := v.addrs()
 	if err != nil {
 		return nil, err
@@ -214,6 +214,18 @@ func (v *VIPs) RemoveStale() (removed []netip.Prefix, err error) {
 	return removed, errors.Join(errs...)
 }
 
+// RemoveStaleVIPs removes from interface ifname every one of vips it
+// holds, for a process that clears up after a vipvisor that is gone, and
+// returns those it removed.
+func RemoveStaleVIPs(ifname string, vips []netip.Prefix) ([]netip.Prefix, error) {
+	v, err := newVIPSet(ifname, vips, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	return v.RemoveStale()
+}
+
 // Primary returns the interface's primary address, the source of adverts
 // and the tie-break address, and remembers it for Watch, which reports
 // later changes as PrimaryChanged: the one place where vipvisor decides
@@ -223,7 +235,7 @@ func (v *VIPs) RemoveStale() (removed []netip.Prefix, err error) {
 // promoted to primary makes the node's own address its secondary); for
 // IPv6 the first link-local address. It is the zero Prefix when there is
 // none.
-func (v *VIPs) Primary() (netip.Prefix, error) {
+func (v *vipSet) Primary() (netip.Prefix, error) {
 	p, err := v.findPrimary()
 	if err != nil {
 		return netip.Prefix{}, err
@@ -239,7 +251,7 @@ func (v *VIPs) Primary() (netip.Prefix, error) {
 // sets when the operational state is UP or UNKNOWN, that is when the
 // carrier is present and the link is neither dormant nor testing). Watch
 // reports later changes against this answer.
-func (v *VIPs) LinkUp() (bool, error) {
+func (v *vipSet) LinkUp() (bool, error) {
 	l, err := v.h.LinkByIndex(v.index)
 	if err != nil {
 		return false, fmt.Errorf("vrrp: link state of %s: %w", v.ifname, err)
@@ -258,7 +270,7 @@ func linkFlagsUp(flags uint32) bool {
 }
 
 // del removes one address; one that is not there is not an error.
-func (v *VIPs) del(p netip.Prefix) error {
+func (v *vipSet) del(p netip.Prefix) error {
 	err := v.h.AddrDel(v.link, v.netlinkAddr(p))
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("vrrp: remove %s from %s: %w", p, v.ifname, err)
@@ -276,7 +288,7 @@ type vipIfAddr struct {
 // addrs lists the interface's addresses of the VIPs' family in the
 // kernel's order,
 // repeating a dump that a concurrent change interrupted.
-func (v *VIPs) addrs() ([]vipIfAddr, error) {
+func (v *vipSet) addrs() ([]vipIfAddr, error) {
 	var list []netlink.Addr
 	var err error
 	family := netlink.FAMILY_V4
@@ -305,7 +317,7 @@ func (v *VIPs) addrs() ([]vipIfAddr, error) {
 }
 
 // findPrimary returns the primary address as Primary defines it.
-func (v *VIPs) findPrimary() (netip.Prefix, error) {
+func (v *vipSet) findPrimary() (netip.Prefix, error) {
 	addrs, err := v.addrs()
 	if err != nil {
 		return netip.Prefix{}, err
@@ -314,7 +326,7 @@ func (v *VIPs) findPrimary() (netip.Prefix, error) {
 }
 
 // choosePrimary picks the primary address among an interface's addresses
-// of one family, given in the kernel's order (see VIPs.Primary). VIPs are
+// of one family, given in the kernel's order (see vipSet.Primary). VIPs are
 // skipped by name: a VIP that is a primary of its own (a /32, or one added
 // before the node's address) may come first, and the kernel's own choice
 // of source would then be the VIP.
@@ -352,7 +364,7 @@ var errNoLinkLocal = errors.New("no IPv6 link-local address (is IPv6 disabled on
 // netlinkAddr returns a fresh netlink.Addr for p: AddrReplace and AddrDel
 // write the broadcast address into the value they are given. An IPv6 one
 // skips duplicate address detection.
-func (v *VIPs) netlinkAddr(p netip.Prefix) *netlink.Addr {
+func (v *vipSet) netlinkAddr(p netip.Prefix) *netlink.Addr {
 	if v.v6 {
 		return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)},
 			Flags: unix.IFA_F_NODAD}

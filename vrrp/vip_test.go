@@ -36,11 +36,11 @@ func vipLab(t *testing.T) (*lab.Lab, *lab.Node) {
 
 // vipNew makes a VIPs for the node's eth0 inside the node's namespace;
 // the VIPs then works from any goroutine.
-func vipNew(t testing.TB, n *lab.Node, vips ...netip.Prefix) *VIPs {
+func vipNew(t testing.TB, n *lab.Node, vips ...netip.Prefix) *vipSet {
 	t.Helper()
-	var v *VIPs
+	var v *vipSet
 	err := n.Do(func() (err error) {
-		v, err = NewVIPs(n.Iface, vips, vipTestLog(t))
+		v, err = newVIPSet(n.Iface, vips, vipTestLog(t))
 		return err
 	})
 	if err != nil {
@@ -74,14 +74,14 @@ func vipDiff(want, got []netip.Prefix) string {
 
 func TestNewVIPsMissingInterface(t *testing.T) {
 	// Looking a link up needs no privilege and changes nothing.
-	_, err := NewVIPs("vvnosuch0", vipPrefixes("10.77.0.100/32"), nil)
+	_, err := newVIPSet("vvnosuch0", vipPrefixes("10.77.0.100/32"), nil)
 	if err == nil || !strings.Contains(err.Error(), "vvnosuch0") {
 		t.Fatalf("NewVIPs on a missing interface: error %v, want one naming vvnosuch0", err)
 	}
 }
 
 func TestNewVIPsRejectsMixedFamilies(t *testing.T) {
-	_, err := NewVIPs("lo", vipPrefixes("10.0.0.1/32", "fd00::1/128"), nil)
+	_, err := newVIPSet("lo", vipPrefixes("10.0.0.1/32", "fd00::1/128"), nil)
 	if err == nil || !strings.Contains(err.Error(), "fd00::1/128") {
 		t.Fatalf("NewVIPs with an IPv4 and an IPv6 VIP: error %v, want one naming the IPv6 one", err)
 	}
@@ -331,7 +331,7 @@ func TestNewInstanceNeedsAnAddressOfItsOwn(t *testing.T) {
 			cfg.McastGroup = netip.Addr{} // ff02::12
 		}
 		err := a.Do(func() error {
-			i, err := NewInstance(&cfg, vipTestLog(t))
+			i, err := openInstance(&cfg, vipTestLog(t))
 			if err == nil {
 				i.conn.Close()
 			}
