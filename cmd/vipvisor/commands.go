@@ -66,8 +66,11 @@ variable but NOTIFY and INSTANCES, with VIPVISOR_<VAR> as its default:
   VIPVISOR_INTERFACE=eth0 VIPVISOR_INSTANCES=web1,web2
   VIPVISOR_WEB1_VRID=51 VIPVISOR_WEB1_VIPS=192.0.2.100/24 VIPVISOR_WEB1_PRIORITY=150
   VIPVISOR_WEB2_VRID=52 VIPVISOR_WEB2_VIPS=192.0.2.101/24 VIPVISOR_WEB2_PRIORITY=100
-No two instances of one address family on one interface share a VRID. A
-child that fails again puts every instance in FAULT; NOTIFY gets the
+No two instances of one address family on one interface share a VRID; a
+dual-stack node is an IPv4 and an IPv6 instance, which may:
+  VIPVISOR_INTERFACE=eth0 VIPVISOR_VRID=51 VIPVISOR_INSTANCES=web4,web6
+  VIPVISOR_WEB4_VIPS=192.0.2.100/24 VIPVISOR_WEB6_VIPS=2001:db8::100/64
+A child that fails again puts every instance in FAULT; NOTIFY gets the
 instance's name. Probes and TRACK_GATEWAY are one for all (the gateway is
 asked on the first instance's interface).`
 
