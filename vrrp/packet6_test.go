@@ -9,11 +9,12 @@ import (
 )
 
 var (
-	pkt6Src   = netip.MustParseAddr("fe80::1")
-	pkt6Peer  = netip.MustParseAddr("fe80::2")
-	pkt6Group = netip.MustParseAddr("ff02::12")
-	pkt6VIP   = netip.MustParseAddr("fd00:77::100")
-	pkt6VIP2  = netip.MustParseAddr("fd00:77::101")
+	pkt6Src    = netip.MustParseAddr("fe80::1")
+	pkt6Peer   = netip.MustParseAddr("fe80::2")
+	pkt6Group  = netip.MustParseAddr("ff02::12")
+	pkt6VIP    = netip.MustParseAddr("fd00:77::100")
+	pkt6VIP2   = netip.MustParseAddr("fd00:77::101")
+	pkt6VIP110 = netip.MustParseAddr("fd00:77::110")
 )
 
 // checksum6 computes the RFC 5798 §5.2.8 checksum of msg by the text of

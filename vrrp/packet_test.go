@@ -109,6 +109,44 @@ var pktVectors = []pktVector{
 		want: Advert{Version: 3, VRID: 54, Priority: 100, Interval: time.Second,
 			Addrs: []netip.Addr{pktVIP120}, Src: pktKeepalived, Dst: pktGroup},
 	},
+	{
+		// v6-multicast.conf: VRRPv3 over IPv6, VRID 61, priority 120,
+		// advert_int 0.1, two VIPs: from the link-local address to
+		// ff02::12, the VIPs alone in the list (no link-local first), the
+		// IPv6 pseudo-header in the checksum.
+		name:    "v3 IPv6 multicast",
+		pcap:    "keepalived-v6-multicast.pcap",
+		payload: "313d7802 000a5b96 fd000077 00000000 00000000 00000100 fd000077 00000000 00000000 00000101",
+		src:     "fe80::1", dst: "ff02::12",
+		want: Advert{Version: 3, VRID: 61, Priority: 120, Interval: 100 * time.Millisecond,
+			Addrs: []netip.Addr{pkt6VIP, pkt6VIP2}, Src: pkt6Src, Dst: pkt6Group},
+	},
+	{
+		name:    "v3 IPv6 multicast priority 0",
+		pcap:    "keepalived-v6-multicast.pcap",
+		payload: "313d0002 000ad396 fd000077 00000000 00000000 00000100 fd000077 00000000 00000000 00000101",
+		src:     "fe80::1", dst: "ff02::12",
+		want: Advert{Version: 3, VRID: 61, Priority: 0, Interval: 100 * time.Millisecond,
+			Addrs: []netip.Addr{pkt6VIP, pkt6VIP2}, Src: pkt6Src, Dst: pkt6Group},
+	},
+	{
+		// v6-unicast.conf: VRID 62, priority 100, advert_int 1, from
+		// fe80::1 to the peer fe80::2, whose address the pseudo-header holds.
+		name:    "v3 IPv6 unicast",
+		pcap:    "keepalived-v6-unicast.pcap",
+		payload: "313e6401 00646e47 fd000077 00000000 00000000 00000110",
+		src:     "fe80::1", dst: "fe80::2",
+		want: Advert{Version: 3, VRID: 62, Priority: 100, Interval: time.Second,
+			Addrs: []netip.Addr{pkt6VIP110}, Src: pkt6Src, Dst: pkt6Peer},
+	},
+	{
+		name:    "v3 IPv6 unicast priority 0",
+		pcap:    "keepalived-v6-unicast.pcap",
+		payload: "313e0001 0064d247 fd000077 00000000 00000000 00000110",
+		src:     "fe80::1", dst: "fe80::2",
+		want: Advert{Version: 3, VRID: 62, Priority: 0, Interval: time.Second,
+			Addrs: []netip.Addr{pkt6VIP110}, Src: pkt6Src, Dst: pkt6Peer},
+	},
 }
 
 func pktHex(t testing.TB, s string) []byte {

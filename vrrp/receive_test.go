@@ -235,15 +235,19 @@ func TestReceiveKeepalivedCaptures(t *testing.T) {
 	for _, v := range pktVectors {
 		t.Run(v.name, func(t *testing.T) {
 			w := v.want
-			r := &rxRules{ifIndex: rxIfIndex, vrid: w.VRID, version: w.Version, group: pktGroup,
-				interval: w.Interval, vips: w.Addrs, authType: w.AuthType, authData: w.AuthData}
-			dst := netip.MustParseAddr(v.dst)
-			if w.Dst != pktGroup || w.VRID == 54 { // the unicast captures
-				r.peers = []netip.Addr{pktKeepalived}
-				dst = pktPeer
+			src, dst := netip.MustParseAddr(v.src), netip.MustParseAddr(v.dst)
+			group, self := pktGroup, pktPeer // we are the capturing side
+			if src.Is6() {
+				group, self = pkt6Group, pkt6Peer
 			}
-			p := rxPacket{ifIndex: rxIfIndex, ttl: 255, src: pktKeepalived, dst: dst, payload: pktHex(t, v.payload)}
-			a, err := r.check(p, pktPeer)
+			r := &rxRules{ifIndex: rxIfIndex, vrid: w.VRID, version: w.Version, group: group,
+				interval: w.Interval, vips: w.Addrs, authType: w.AuthType, authData: w.AuthData}
+			if !dst.IsMulticast() || w.VRID == 54 { // the unicast captures
+				r.peers = []netip.Addr{src}
+				dst = self
+			}
+			p := rxPacket{ifIndex: rxIfIndex, ttl: int(pktWantTTL(v.pcap)), src: src, dst: dst, payload: pktHex(t, v.payload)}
+			a, err := r.check(p, self)
 			if err != nil {
 				t.Fatalf("check: %v", err)
 			}
