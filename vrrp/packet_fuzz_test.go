@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzAdvert feeds UnmarshalBinary arbitrary messages and pseudo-header
-// addresses; when fix is set it first writes the right checksum into the
+// addresses of either family; when fix is set it first writes the right checksum into the
 // message, so that the fuzzer gets past the checksum to the checks behind
 // it, which random bytes almost never reach. It must never panic; every
 // rejection must be a drop with a reason; whatever it accepts must re-encode
@@ -21,14 +21,15 @@ import (
 // testdata/fuzz/FuzzAdvert, each listed here with what it found: none yet.
 func FuzzAdvert(f *testing.F) {
 	for _, v := range pktVectors {
-		src := netip.MustParseAddr(v.src).As4()
-		dst := netip.MustParseAddr(v.dst).As4()
+		src := netip.MustParseAddr(v.src).AsSlice()
+		dst := netip.MustParseAddr(v.dst).AsSlice()
 		for _, fix := range []bool{false, true} {
-			f.Add(pktHex(f, v.payload), binary.BigEndian.Uint32(src[:]), binary.BigEndian.Uint32(dst[:]), fix)
+			f.Add(pktHex(f, v.payload), src, dst, fix)
 		}
 	}
-	f.Fuzz(func(t *testing.T, b []byte, src, dst uint32, fix bool) {
-		a := Advert{Src: pktAddrFromUint32(src), Dst: pktAddrFromUint32(dst)}
+	f.Fuzz(func(t *testing.T, b, src, dst []byte, fix bool) {
+		v6 := len(src) >= 16 // both addresses of the family src's length says
+		a := Advert{Src: pktAddrFromBytes(src, v6), Dst: pktAddrFromBytes(dst, v6)}
 		if fix {
 			b = pktWithChecksum(b, a.Src, a.Dst)
 		}
@@ -64,10 +65,15 @@ func FuzzAdvert(f *testing.F) {
 	})
 }
 
-func pktAddrFromUint32(u uint32) netip.Addr {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], u)
-	return netip.AddrFrom4(b)
+// pktAddrFromBytes makes an IPv6 or an IPv4 address of the fuzzer's
+// bytes, cut or zero-padded to its length.
+func pktAddrFromBytes(b []byte, v6 bool) netip.Addr {
+	var a [16]byte
+	copy(a[:], b)
+	if v6 {
+		return netip.AddrFrom16(a)
+	}
+	return netip.AddrFrom4([4]byte(a[:4]))
 }
 
 // pktWithChecksum returns a copy of b with the checksum its version calls
@@ -79,7 +85,11 @@ func pktWithChecksum(b []byte, src, dst netip.Addr) []byte {
 	b = bytes.Clone(b)
 	b[6], b[7] = 0, 0
 	var sum uint32
-	if b[0]>>4 == 3 {
+	switch {
+	case b[0]>>4 != 3:
+	case isIPv6(src):
+		sum = pseudoHeaderSum6(src, dst, len(b))
+	case dst.Is4():
 		sum = pseudoHeaderSum(src.As4(), dst.As4(), len(b))
 	}
 	binary.BigEndian.PutUint16(b[6:], ^fold(sum16(sum, b)))
