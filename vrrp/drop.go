@@ -95,7 +95,7 @@ type dropCounts struct {
 }
 
 // Add counts one advertisement dropped for reason r. A reason out of range
-// is counted as UnknownReason rather than lost.
+// is counted as unknownReason rather than lost.
 func (c *dropCounts) Add(r dropReason) {
 	if r < 0 || r >= numDropReasons {
 		r = unknownReason
@@ -112,11 +112,15 @@ func (c *dropCounts) Get(r dropReason) uint64 {
 }
 
 // Snapshot returns every reason's count, zeros included so that a metrics
-// series exists before its first drop, keyed by dropReason.String.
+// series exists before its first drop, keyed by dropReason.String. The
+// unknown reason, which no drop should have (every error of the codec and
+// the receive checks carries its reason), appears only once counted.
 func (c *dropCounts) Snapshot() map[string]uint64 {
 	m := make(map[string]uint64, numDropReasons)
 	for r := range numDropReasons {
-		m[r.String()] = c.n[r].Load()
+		if n := c.n[r].Load(); n > 0 || r != unknownReason {
+			m[r.String()] = n
+		}
 	}
 	return m
 }

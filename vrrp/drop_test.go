@@ -58,6 +58,9 @@ func TestDropReasonOf(t *testing.T) {
 
 func TestDropCounts(t *testing.T) {
 	var c dropCounts
+	if _, ok := c.Snapshot()["unknown"]; ok {
+		t.Error("Snapshot lists the unknown reason before any such drop")
+	}
 	var wg sync.WaitGroup
 	const workers, each = 4, 1000
 	for range workers {
