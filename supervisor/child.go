@@ -37,6 +37,7 @@ type Child struct {
 	cgroup      *Cgroup       // nil: the process group is all there is
 	noClone3    bool          // clone3 is refused: join the cgroup after the start
 	onStart     func(pid int) // told of every start, see OnStart
+	listeners   *Listeners    // held sockets handed to every start; nil: none
 
 	mu  sync.Mutex
 	cur *run // nil while no process runs
@@ -88,6 +89,15 @@ func (c *Child) UseCgroup(cg *Cgroup) {
 	c.cgroup = cg
 }
 
+// UseListeners hands the held sockets l to every later start: as file
+// descriptors 3, 4, … and, for nginx, the NGINX variable naming them.
+// Call it before Start.
+func (c *Child) UseListeners(l *Listeners) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listeners = l
+}
+
 // OnStart registers f to be told the pid (and process group) of every
 // run as it starts; the guard records it. Call it before Start.
 func (c *Child) OnStart(f func(pid int)) {
@@ -122,6 +132,10 @@ func (c *Child) PID() int {
 func (c *Child) spawn(cgroupFD int) (*exec.Cmd, <-chan ProcessExit, error) {
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
 	cmd.Env = ChildEnv(os.Environ())
+	if c.listeners != nil {
+		cmd.ExtraFiles = c.listeners.Files()
+		cmd.Env = append(withoutVar(cmd.Env, "NGINX"), c.listeners.NginxEnv())
+	}
 	// The child writes straight to our stdout and stderr: no pipe that
 	// could fill up and block it.
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -201,6 +215,9 @@ func (c *Child) await(r *run, exited <-chan ProcessExit) {
 	c.mu.Unlock()
 
 	pid := r.proc.Pid
+	if c.listeners != nil && !stopped {
+		c.drainLeftovers(pid, cg)
+	}
 	c.endLeftovers(pid, cg)
 	c.mu.Lock()
 	if c.cur == r {
@@ -216,6 +233,46 @@ func (c *Child) await(r *run, exited <-chan ProcessExit) {
 	}
 	close(r.done)
 	c.exits <- ex
+}
+
+// leftoverDrain bounds how long the workers of a crashed nginx may go on
+// with the requests they had accepted before they are killed.
+const leftoverDrain = time.Second
+
+// drainLeftovers asks what a crashed run left behind (nginx's workers) to
+// stop gracefully, with the stop signal, and waits at most leftoverDrain
+// for it to be gone. With held sockets nothing is refused meanwhile (new
+// connections queue in the held socket, which the workers stop accepting
+// from at once), so the requests the workers had accepted are answered
+// instead of reset. A worker stopped by SIGSTOP does not drain, but a
+// run ended by Stop (a hung child) is not drained at all.
+func (c *Child) drainLeftovers(pgid int, cg *Cgroup) {
+	signal := func() {
+		unix.Kill(-pgid, c.stopSig)
+		if cg != nil {
+			if pids, _ := cg.Procs(); len(pids) > 0 {
+				for _, p := range pids {
+					unix.Kill(p, c.stopSig)
+				}
+			}
+		}
+	}
+	gone := func() bool {
+		if err := unix.Kill(-pgid, 0); !errors.Is(err, unix.ESRCH) && groupAlive(pgid) {
+			return false
+		}
+		if cg != nil {
+			if empty, err := cg.Empty(); err == nil && !empty {
+				return false
+			}
+		}
+		return true
+	}
+	signal()
+	deadline := time.Now().Add(leftoverDrain)
+	for !gone() && time.Now().Before(deadline) {
+		time.Sleep(cgroupPollEvery)
+	}
 }
 
 // endLeftovers kills what a run left behind, its process group and its
@@ -327,6 +384,17 @@ func killAll(pgid int, cg *Cgroup) {
 	if cg != nil {
 		cg.Kill()
 	}
+}
+
+// withoutVar returns env without the variable name.
+func withoutVar(env []string, name string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if n, _, _ := strings.Cut(kv, "="); n != name {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ChildEnv returns env without the variables that belong to vipvisor's own

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -106,5 +107,11 @@ func check(args []string, w io.Writer) error {
 	if err := envconf.Print(w, s.sections()...); err != nil {
 		return err
 	}
-	return printChild(w, &s.Child)
+	if err := printChild(w, &s.Child); err != nil {
+		return err
+	}
+	if argv, err := s.Child.Argv(nil); err == nil {
+		return checkListen(context.Background(), s, argv, s.Ops.Logger())
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ func run(args []string) error {
 		return err
 	}
 	log := s.Ops.Logger()
+	if err := checkListen(context.Background(), s, argv, log); err != nil {
+		return err
+	}
 	exitOnAbort(log)
 	if err := supervisor.BecomeSubreaper(); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
@@ -55,6 +58,17 @@ func run(args []string) error {
 		return err
 	}
 	child := supervisor.NewChild(&s.Child, argv, reaper, log)
+	if len(s.Listen.Listen) > 0 {
+		// Held from here to the end of vipvisor: across restarts and
+		// yields, so that connections queue rather than being refused.
+		ls, err := supervisor.OpenListeners(s.Listen.Listen)
+		if err != nil {
+			return err
+		}
+		defer ls.Close()
+		child.UseListeners(ls)
+		log.Info("holding listening sockets for the child", "listen", s.Listen.Listen.String())
+	}
 	sup := supervisor.New(supervisor.Parts{
 		Child:    child,
 		Router:   router,

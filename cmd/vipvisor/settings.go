@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -69,6 +70,7 @@ type Settings struct {
 	VRRP   vrrp.Config // the one instance, or the template of VIPVISOR_INSTANCES
 	Child  supervisor.Config
 	Probes probes.Config
+	Listen supervisor.ListenConfig
 	Ops    Ops
 
 	instances map[string]*vrrp.Config // by name, with VIPVISOR_INSTANCES
@@ -109,6 +111,7 @@ func (s *Settings) sections() []envconf.Section {
 		{Title: "VRRP", Spec: &s.VRRP, Scope: s.instance},
 		{Title: "Child", Spec: &s.Child},
 		{Title: "Probes (a child with no probe is judged by being alive)", Spec: &s.Probes},
+		{Title: "Listening sockets", Spec: &s.Listen},
 		{Title: "Operations", Spec: &s.Ops},
 	}
 }
@@ -144,6 +147,11 @@ func (s *Settings) crossCheck() []error {
 		errs = append(errs, envconf.Invalid("TRACK_GATEWAY", fmt.Sprintf("%s is this node's own address on %s", gw, s.gatewayInterface()),
 			"the address of another host on the segment, such as the default gateway"))
 	}
+	if tcp := s.Probes.CheckTCP; tcp != "" && heldProbe(s.Listen.Listen, tcp) {
+		errs = append(errs, envconf.Invalid("CHECK_TCP",
+			fmt.Sprintf("%s is held by vipvisor itself (VIPVISOR_LISTEN): the kernel completes the handshake whether the child accepts or not, so the probe could never fail", tcp),
+			"VIPVISOR_CHECK_HTTP, which needs the child's answer; or an address not in VIPVISOR_LISTEN"))
+	}
 	p := s.Probes
 	if need := p.CheckInterval * time.Duration(p.CheckRise); p.Any() && s.Child.StartTimeout <= need {
 		errs = append(errs, envconf.Invalid("START_TIMEOUT",
@@ -151,6 +159,61 @@ func (s *Settings) crossCheck() []error {
 			fmt.Sprintf("a duration from 1s to 1h, longer than %s", need)))
 	}
 	return errs
+}
+
+// heldProbe reports whether the TCP probe's host:port would be answered by
+// a held socket; localhost stands for both loopback addresses, and other
+// names are not resolved.
+func heldProbe(held supervisor.ListenAddrs, hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	hosts := []string{host}
+	if host == "localhost" {
+		hosts = []string{"127.0.0.1", "::1"}
+	}
+	for _, h := range hosts {
+		if ap, err := netip.ParseAddrPort(net.JoinHostPort(h, port)); err == nil && held.Covers(ap) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkListen checks VIPVISOR_LISTEN against the child argv: only nginx
+// takes inherited sockets, and its configuration must listen on each held
+// address (see supervisor.NginxListenProblems). A configuration nginx -T
+// cannot read is left to nginx's own start to report.
+func checkListen(ctx context.Context, s *Settings, argv []string, log *slog.Logger) error {
+	held := s.Listen.Listen
+	if len(held) == 0 {
+		return nil
+	}
+	const accept = "empty, or host:port addresses that the child's nginx configuration listens on"
+	switch supervisor.KindOf(argv[0]) {
+	case supervisor.Nginx:
+	case supervisor.Httpd:
+		return envconf.Errors([]error{envconf.Invalid("LISTEN",
+			"Apache httpd takes no inherited listening sockets from its parent (only systemd's socket activation, which needs LISTEN_PID set to httpd's own pid by a service manager); let httpd listen itself",
+			"empty with httpd")})
+	default:
+		return envconf.Errors([]error{envconf.Invalid("LISTEN",
+			fmt.Sprintf("%s is not nginx: vipvisor hands held sockets over only in nginx's NGINX variable", argv[0]), "empty, or an nginx child")})
+	}
+	listens, err := supervisor.NginxListens(ctx, argv)
+	if err != nil {
+		log.Warn("could not read nginx's configuration to check VIPVISOR_LISTEN against it", "err", err)
+		return nil
+	}
+	var errs []error
+	for _, p := range supervisor.NginxListenProblems(held, listens) {
+		errs = append(errs, envconf.Invalid("LISTEN", p, accept))
+	}
+	if len(errs) > 0 {
+		return envconf.Errors(errs)
+	}
+	return nil
 }
 
 // gatewayInterface is where TRACK_GATEWAY is asked: the first

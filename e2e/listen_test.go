@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipvisor/vipvisor/internal/lab"
+)
+
+// VIPVISOR_LISTEN: vipvisor holds nginx's listening socket, so that while
+// nginx restarts after a crash the kernel queues new connections instead
+// of refusing them, and the next nginx answers them; the dead master's
+// workers finish the requests they had accepted. A correctness test: it
+// counts requests, and bounds no time.
+
+// listenKills is how many times nginx's master is killed in a run.
+const listenKills = 5
+
+// killsUnderLoad runs clients polling the VIP from the client node, each
+// a new connection every 2 ms with a 2 s timeout, kills a's nginx master
+// listenKills times, and returns every sample.
+func killsUnderLoad(t *testing.T, c *cluster, a *node) lab.Samples {
+	const clients = 4
+	var cs []*lab.Client
+	for range clients {
+		cl := lab.NewClient(c.client, c.url())
+		cl.Interval, cl.Timeout = 2*time.Millisecond, 2*time.Second
+		cl.Start()
+		cs = append(cs, cl)
+	}
+	time.Sleep(200 * time.Millisecond)
+	master := a.nginxMaster()
+	for range listenKills {
+		a.killMaster()
+		master = a.waitNewMaster(master)
+		time.Sleep(200 * time.Millisecond)
+	}
+	var all lab.Samples
+	for _, cl := range cs {
+		cl.Stop()
+		all = append(all, cl.Samples()...)
+	}
+	return all
+}
+
+// failureKinds counts the failed samples by kind, with an example error.
+func failureKinds(ss lab.Samples) map[string]string {
+	n := map[string]int{}
+	ex := map[string]string{}
+	for _, s := range ss {
+		if !s.OK() {
+			n[s.Who()]++
+			if s.Err != nil {
+				ex[s.Who()] = s.Err.Error()
+			}
+		}
+	}
+	out := map[string]string{}
+	for k, v := range n {
+		out[k] = fmt.Sprintf("%d (%s)", v, ex[k])
+	}
+	return out
+}
+
+func countWho(ss lab.Samples, who string) int {
+	n := 0
+	for _, s := range ss {
+		if s.Who() == who {
+			n++
+		}
+	}
+	return n
+}
+
+func TestListenKeepsConnectionsThroughKill9(t *testing.T) {
+	t.Run("held", func(t *testing.T) {
+		c, a, b := healthNodes(t, "VIPVISOR_RESTARTS=100", "VIPVISOR_LISTEN=:80")
+		watch := neverHolds(b)
+		ss := killsUnderLoad(t, c, a)
+		if n := countWho(ss, "!refused"); n > 0 {
+			t.Errorf("%d of %d connections refused with LISTEN: %s", n, len(ss), ss)
+		}
+		// Nor is any request lost: the killed master's workers finish what
+		// they had accepted before they go.
+		fails := ss.Failures()
+		t.Logf("%d requests, %d failed: %v", len(ss), fails, failureKinds(ss))
+		if fails > 0 {
+			t.Errorf("%d requests failed through %d kills with LISTEN: %v", fails, listenKills, failureKinds(ss))
+		}
+		if n := watch(); n > 0 {
+			t.Errorf("b held the VIP in %d samples", n)
+		}
+		if ok := len(ss) - fails; ok < 1000 {
+			t.Errorf("only %d answered requests: the load did not run", ok)
+		}
+	})
+	// The same without LISTEN: connections are refused while nginx
+	// restarts, which is what LISTEN is for.
+	t.Run("not held", func(t *testing.T) {
+		c, a, _ := healthNodes(t, "VIPVISOR_RESTARTS=100")
+		ss := killsUnderLoad(t, c, a)
+		if n := countWho(ss, "!refused"); n == 0 {
+			t.Errorf("no connection refused through %d kills without LISTEN: the load cannot tell: %s", listenKills, ss)
+		} else {
+			t.Logf("without LISTEN: %d of %d refused", n, len(ss))
+		}
+	})
+}
+
+// TestListenRefusedForAnAddressNginxDoesNotListenOn: vipvisor exits 2
+// before touching anything when nginx's configuration does not name a
+// held address.
+func TestListenRefusedForAnAddressNginxDoesNotListenOn(t *testing.T) {
+	c := newCluster(t)
+	a := c.node("a", 11)
+	v := a.startVipvisor(150, "VIPVISOR_LISTEN=:80,127.0.0.1:8080")
+	if code := v.wait(10 * time.Second); code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+	want := `VIPVISOR_LISTEN=":80,127.0.0.1:8080": nginx's configuration does not listen on 127.0.0.1:8080`
+	if !strings.Contains(v.log(), want) {
+		t.Errorf("output does not name the address; want %q in:\n%s", want, v.log())
+	}
+	if a.hasVIP() {
+		t.Error("the VIP was added")
+	}
+}
