@@ -40,7 +40,7 @@ type Config struct {
 	CheckTimeout    time.Duration `split_words:"true" default:"1s" accept:"a duration from 10ms up to CHECK_INTERVAL" desc:"per probe (unset: 1s, or CHECK_INTERVAL if that is shorter)"`
 	CheckFall       int           `split_words:"true" default:"2" accept:"1-100" desc:"consecutive failures that make the child unhealthy"`
 	CheckRise       int           `split_words:"true" default:"1" accept:"1-100" desc:"consecutive successes that make it healthy again"`
-	TrackGateway    netip.Addr    `split_words:"true" accept:"an IPv4 address" desc:"address that must answer ARP for this node to hold or take the VIP"`
+	TrackGateway    netip.Addr    `split_words:"true" accept:"an IPv4 or IPv6 unicast address, link-local too, without a zone" desc:"address that must answer ARP (IPv4) or neighbour solicitation (IPv6) for this node to hold or take the VIP"`
 }
 
 // Validate checks syntax and ranges. Each error names its variable. An
@@ -80,8 +80,10 @@ func (c *Config) Validate() []error {
 	if c.CheckRise < 1 || c.CheckRise > 100 {
 		bad("CHECK_RISE", "out of range", "1-100")
 	}
-	if c.TrackGateway.IsValid() && (!c.TrackGateway.Is4() || c.TrackGateway.IsMulticast() || c.TrackGateway.IsUnspecified()) {
-		bad("TRACK_GATEWAY", "not an IPv4 unicast address", "an IPv4 address such as 10.0.0.1")
+	if gw := c.TrackGateway; gw.IsValid() {
+		if reason := gatewayAddrProblem(gw); reason != "" {
+			bad("TRACK_GATEWAY", reason, "an IPv4 or IPv6 unicast address without a zone (it is asked on VIPVISOR_INTERFACE), such as 10.0.0.1 or fe80::1")
+		}
 	}
 	return errs
 }

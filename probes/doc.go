@@ -1,10 +1,11 @@
-// Package probes judges health: TCP, HTTP and exec probes of the child, an
-// ARP probe of the gateway, and rise/fall counting that turns their results
-// into a verdict.
+// Package probes judges health: TCP, HTTP and exec probes of the child, a
+// probe of the gateway (ARP for IPv4, neighbour solicitation for IPv6), and
+// rise/fall counting that turns their results into a verdict.
 //
 // A Probe checks one thing once and returns a Result with a short reason
 // on failure ("connection refused", "status 503", "killed after timeout
-// 1s", "no ARP reply from 10.0.0.1"). Every Check returns by its context's
+// 1s", "no ARP reply from 10.0.0.1", "no neighbour advertisement from
+// fe80::1"). Every Check returns by its context's
 // deadline whatever the other side does: TCP and HTTP hand the context to
 // the dialer and the transport, exec kills the command's whole process
 // group, and the gateway probe ends its read with a deadline in the past.
@@ -18,5 +19,6 @@
 // Reset when it restarts the child.
 //
 // Read in this order: probe.go (Result, Probe, reasons), counter.go,
-// prober.go, then the probes: tcp.go, http.go, exec.go, gateway.go.
+// prober.go, then the probes: tcp.go, http.go, exec.go, gateway.go with
+// gateway4.go and gateway6.go.
 package probes

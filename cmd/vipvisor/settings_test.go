@@ -24,7 +24,7 @@ var contractVariables = []string{
 	"RESTART_WINDOW", "START_TIMEOUT", "ON_YIELD",
 	"CHECK_TCP", "CHECK_HTTP", "CHECK_HTTP_STATUS", "CHECK_HTTP_BODY",
 	"CHECK_EXEC", "CHECK_INTERVAL", "CHECK_TIMEOUT", "CHECK_FALL", "CHECK_RISE",
-	"STATUS_ADDR", "LOG_FORMAT", "LOG_LEVEL",
+	"STATUS_ADDR", "LOG_FORMAT", "LOG_LEVEL", "INSTANCES", "LISTEN",
 }
 
 // setEnv clears every VIPVISOR_* variable of the test process, then sets
@@ -225,7 +225,9 @@ func TestBadValues(t *testing.T) {
 		{"GARP_REPEAT", "256", nil},
 		{"GARP_REFRESH", "-1s", nil},
 		{"NOTIFY", "notify 'unterminated", nil},
-		{"TRACK_GATEWAY", "fe80::1", nil},
+		{"TRACK_GATEWAY", "ff02::1", nil},
+		{"TRACK_GATEWAY", "::", nil},
+		{"TRACK_GATEWAY", "::1", nil},
 		{"TRACK_GATEWAY", "bogus", nil},
 		{"COMMAND", `nginx -c "/x`, nil},
 		{"FOREGROUND", "no", nil},
