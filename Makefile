@@ -57,7 +57,10 @@ demo: build
 	$(GO) build -o bin/vipvisor-demo ./demo
 	bin/vipvisor-demo -vipvisor bin/vipvisor
 
-## bench: vipvisor against keepalived 2.2 in the namespace lab; writes bench/results.md and bench/scenario-*.svg (root; installs keepalived, nginx and tcpdump if missing; about 12 minutes)
+## bench: vipvisor against keepalived 2.2 in the namespace lab; writes bench/results.md and bench/scenario-*.svg (root; installs keepalived, nginx and tcpdump if missing; about 14 minutes)
+# BENCHFLAGS passes options to bench/: -instances-only measures just the idle
+# cost by number of virtual routers (-instances 1,10,50) and replaces that
+# section of bench/results.md, in about 2 minutes.
 bench:
 	@start=$$(date +%s%N); \
 	{ command -v keepalived >/dev/null || test -x /usr/sbin/keepalived; } && { command -v nginx >/dev/null || test -x /usr/sbin/nginx; } && { command -v tcpdump >/dev/null || test -x /usr/bin/tcpdump; } || \

@@ -3,13 +3,16 @@
 // with real nginx. A client polls the VIP every 10ms with a 100ms timeout
 // while faults are injected on the master; it also measures each
 // supervisor's memory and idle CPU, and how long a new master takes to
-// install and announce 1, 50 and 200 VIPs. It prints a Markdown table,
+// install and announce 1, 50 and 200 VIPs, and the idle cost of holding
+// 1, 10 and 50 virtual routers (-instances; -instances-only measures just
+// that and puts its section into results.md). It prints a Markdown table,
 // writes it to bench/results.md and draws a timeline per scenario in
 // bench/scenario-*.svg. It needs root, nginx, keepalived and tcpdump.
 //
 // Usage:
 //
-//	bench [-reps 5] [-idle 60s] [-vipvisor bin/vipvisor] [-out bench]
+//	bench [-reps 5] [-idle 60s] [-instances 1,10,50] [-instances-idle 30s] [-instances-only]
+//	      [-vipvisor bin/vipvisor] [-out bench]
 package main
 
 import (
@@ -37,6 +40,9 @@ func main() {
 	vipvisor := flag.String("vipvisor", "bin/vipvisor", "the vipvisor binary to run (make build)")
 	reps := flag.Int("reps", 5, "repetitions of each scenario for each setup")
 	idle := flag.Duration("idle", 60*time.Second, "how long to measure idle CPU")
+	instances := flag.String("instances", defaultRouterCounts, "numbers of virtual routers to measure idle cost for, comma-separated (empty: none)")
+	instancesIdle := flag.Duration("instances-idle", 30*time.Second, "how long to measure each number of virtual routers")
+	instancesOnly := flag.Bool("instances-only", false, "measure only the idle cost by number of virtual routers; replace its section of results.md")
 	out := flag.String("out", "bench", "directory for results.md and the pictures")
 	started := flag.Int64("started", 0, "when make bench started, in Unix nanoseconds (default: now)")
 	verbose := flag.Bool("v", false, "on a failure, print the lab's diagnostics too")
@@ -45,13 +51,24 @@ func main() {
 	if *started > 0 {
 		began = time.Unix(0, *started)
 	}
+	counts, err := parseCounts(*instances)
+	if err == nil && *instancesOnly && len(counts) == 0 {
+		err = errors.New("-instances-only needs -instances")
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
 	b, err := preflight(*vipvisor)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 	b.r = progrun.New(*verbose)
-	b.r.Run(func() { b.main(options{reps: *reps, idle: *idle, out: *out, began: began}) })
+	b.r.Run(func() {
+		b.main(options{reps: *reps, idle: *idle, out: *out, began: began,
+			routers: counts, routerIdle: *instancesIdle, routersOnly: *instancesOnly})
+	})
 }
 
 type options struct {
@@ -59,6 +76,11 @@ type options struct {
 	idle  time.Duration
 	out   string
 	began time.Time
+	// routers are the numbers of virtual routers measured idle, for
+	// routerIdle each; routersOnly runs that part alone.
+	routers     []int
+	routerIdle  time.Duration
+	routersOnly bool
 }
 
 // preflight finds the programs the benchmark runs before it makes
@@ -96,9 +118,11 @@ func find(name string) string {
 	return ""
 }
 
-// main runs the three parts and writes the report. The work directory is
-// under /run, not /tmp: keepalived's enable_script_security refuses a
-// check script below a directory others may write to.
+// main runs the four parts and writes the report, or with routersOnly
+// just the idle cost by number of virtual routers and its section. The
+// work directory is under /run, not /tmp: keepalived's
+// enable_script_security refuses a check script below a directory others
+// may write to.
 func (b *bench) main(o options) {
 	dir, err := os.MkdirTemp("/run", "vipvisor-bench-")
 	if err != nil {
@@ -108,12 +132,30 @@ func (b *bench) main(o options) {
 	b.dir = dir
 	rep := report{machine: describeMachine(), reps: o.reps, idle: o.idle}
 	b.r.Say("vipvisor benchmark: %s", rep.machine)
+	if o.routersOnly {
+		b.measureRouters(&rep, o)
+		b.writeRouters(o.out, &rep)
+		return
+	}
 	b.r.Say("idle resources, %v as master at 100ms adverts", o.idle)
 	rep.res = b.resources(o.idle)
+	b.measureRouters(&rep, o)
 	b.r.Say("becoming master with 1, 50, 200 VIPs")
 	rep.ann = b.announcements(3)
 	b.r.Say("scenarios, %d repetitions each, setups alternating", o.reps)
 	rep.results = b.scenarios(b.newCluster(), o.reps)
 	rep.wall = time.Since(o.began)
 	b.write(o.out, &rep)
+}
+
+// measureRouters runs the idle cost by number of virtual routers into rep,
+// if o asks for any.
+func (b *bench) measureRouters(rep *report, o options) {
+	if len(o.routers) == 0 {
+		return
+	}
+	b.r.Say("idle cost of %v virtual routers, %v each as master at 100ms adverts", o.routers, o.routerIdle)
+	start := time.Now()
+	rep.routers = b.routerCosts(o.routers, o.routerIdle)
+	rep.routerIdle, rep.routerTook = o.routerIdle, time.Since(start)
 }

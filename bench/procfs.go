@@ -71,6 +71,16 @@ func rssKiB(pid int) int64 { return kibField(fmt.Sprintf("/proc/%d/status", pid)
 // guard) are not charged its pages twice.
 func pssKiB(pid int) int64 { return kibField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
 
+// anonKiB returns the proportional share of pid's anonymous memory in
+// KiB (smaps_rollup's Pss_Anon, Linux 5.6 on), else its Anonymous, or 0.
+func anonKiB(pid int) int64 {
+	path := fmt.Sprintf("/proc/%d/smaps_rollup", pid)
+	if v := kibField(path, "Pss_Anon:"); v > 0 {
+		return v
+	}
+	return kibField(path, "Anonymous:")
+}
+
 // kibField returns the number after name in a /proc file of "name: N kB"
 // lines, or 0.
 func kibField(path, name string) int64 {

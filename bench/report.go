@@ -18,6 +18,9 @@ type report struct {
 	idle          time.Duration
 	res           []usage
 	ann           []announcement
+	routers       []routerCost  // by count, then setup
+	routerIdle    time.Duration // measured per count
+	routerTook    time.Duration // that part in all
 	results       []result
 	wall          time.Duration
 }
@@ -86,6 +89,7 @@ func (rep *report) markdown(w io.Writer, sums []summary) {
 	rep.targetTable(w, sums)
 	rep.resourceTable(w)
 	rep.announceTable(w)
+	rep.routerTable(w)
 }
 
 func (rep *report) outageTable(w io.Writer, sums []summary) {

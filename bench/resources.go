@@ -14,6 +14,7 @@ type usage struct {
 	procs int   // supervisor processes
 	rss   int64 // sum of VmRSS, KiB, at the end
 	pss   int64 // sum of Pss, KiB: pages shared between the processes counted once
+	anon  int64 // sum of Pss_Anon, KiB: the processes' own heap and stacks
 	// own is utime+stime of the supervisor's processes, all adds the CPU
 	// time of the children they reaped (keepalived's check script), both
 	// in % of one core.
@@ -33,7 +34,18 @@ func (b *bench) resources(idle time.Duration) []usage {
 		b.await(in, 20*time.Second, "it to be master", func() bool { return in.state() == "MASTER" })
 		ins = append(ins, in)
 	}
-	// Let start-up work (first probes, gratuitous ARPs) pass.
+	out := b.idleUsage(ins, idle)
+	for i, u := range out {
+		b.r.Say("  %-19s %d process(es), RSS %d KiB, PSS %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
+			u.setup.name, u.procs, u.rss, u.pss, u.own, u.all)
+		ins[i].stop()
+	}
+	return out
+}
+
+// idleUsage lets the start-up work of ins (first probes, gratuitous ARPs)
+// pass, then measures their supervisors over idle, all at once.
+func (b *bench) idleUsage(ins []*instance, idle time.Duration) []usage {
 	b.pause(6 * time.Second)
 	pids := make([][]int, len(ins))
 	before := make([]stat, len(ins))
@@ -51,13 +63,11 @@ func (b *bench) resources(idle time.Duration) []usage {
 		for _, pid := range pids[i] {
 			u.rss += rssKiB(pid)
 			u.pss += pssKiB(pid)
+			u.anon += anonKiB(pid)
 		}
 		u.own = cpuPercent(after.own-before[i].own, took)
 		u.all = cpuPercent(after.own+after.children-before[i].own-before[i].children, took)
 		out[i] = u
-		b.r.Say("  %-19s %d process(es), RSS %d KiB, PSS %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
-			in.s.name, u.procs, u.rss, u.pss, u.own, u.all)
-		in.stop()
 	}
 	return out
 }

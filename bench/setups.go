@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,27 +99,47 @@ func (b *bench) newInstance(s *setup, n *node) *instance {
 }
 
 func (b *bench) startSupervisor(in *instance, vips []netip.Prefix, first bool) {
-	n, s := in.n, in.s
+	if !in.s.keepalived {
+		b.startVipvisor(in, "VIPVISOR_VIPS="+joinPrefixes(vips), "VIPVISOR_PRIORITY="+strconv.Itoa(in.n.prio))
+		return
+	}
+	os.Remove(kaStateFile(in.n, vrid))
+	b.startKeepalived(in, keepalivedConf(in.s, in.n, vips, first))
+}
+
+// startVipvisor runs vipvisor on in's node with nginx as its child and
+// vipvisorSettings, then env, as its settings.
+func (b *bench) startVipvisor(in *instance, env ...string) {
+	cmd := in.n.Command(b.vipvisor, "--", b.nginx, "-c", in.n.conf)
+	cmd.Env = append(append(progrun.CleanEnv(), vipvisorSettings...), env...)
+	b.startProcess(in, cmd)
+}
+
+// startKeepalived runs keepalived's VRRP process on in's node with conf,
+// its check script and a notify script that writes the state each
+// vrrp_instance enters to its kaStateFile.
+func (b *bench) startKeepalived(in *instance, conf string) {
+	n := in.n
+	path := filepath.Join(n.dir, "keepalived.conf")
+	b.writeFile(filepath.Join(n.dir, "notify.sh"),
+		fmt.Sprintf("#!/bin/sh\necho \"$3\" > \"%s/ka-$2.state\"\n", n.dir), 0o755)
+	b.writeFile(filepath.Join(n.dir, "check.sh"), b.checkScript(), 0o755)
+	b.writeFile(path, conf, 0o644)
+	b.startProcess(in, n.Command(b.keepalived, "-n", "-l", "-P", "-f", path,
+		"-p", filepath.Join(n.dir, "ka.pid"), "-r", filepath.Join(n.dir, "vrrp.pid")))
+}
+
+func (b *bench) startProcess(in *instance, cmd *exec.Cmd) {
 	var err error
-	if !s.keepalived {
-		cmd := n.Command(b.vipvisor, "--", b.nginx, "-c", n.conf)
-		cmd.Env = append(progrun.CleanEnv(), vipvisorSettings...)
-		cmd.Env = append(cmd.Env, "VIPVISOR_VIPS="+joinPrefixes(vips), "VIPVISOR_PRIORITY="+strconv.Itoa(n.prio))
-		in.sup, err = progrun.StartProcess(cmd, in.logf)
-	} else {
-		conf := filepath.Join(n.dir, "keepalived.conf")
-		b.writeFile(filepath.Join(n.dir, "notify.sh"),
-			fmt.Sprintf("#!/bin/sh\necho \"$3\" > %s\n", filepath.Join(n.dir, "ka.state")), 0o755)
-		b.writeFile(filepath.Join(n.dir, "check.sh"), b.checkScript(), 0o755)
-		os.Remove(filepath.Join(n.dir, "ka.state"))
-		b.writeFile(conf, keepalivedConf(s, n, vips, first), 0o644)
-		cmd := n.Command(b.keepalived, "-n", "-l", "-P", "-f", conf,
-			"-p", filepath.Join(n.dir, "ka.pid"), "-r", filepath.Join(n.dir, "vrrp.pid"))
-		in.sup, err = progrun.StartProcess(cmd, in.logf)
+	if in.sup, err = progrun.StartProcess(cmd, in.logf); err != nil {
+		b.r.Fatalf("start %s on %s: %v", in.s.name, in.n.Name, err)
 	}
-	if err != nil {
-		b.r.Fatalf("start %s on %s: %v", s.name, n.Name, err)
-	}
+}
+
+// kaStateFile is where keepalived's notify script writes the state of its
+// vrrp_instance VI_<id>.
+func kaStateFile(n *node, id int) string {
+	return filepath.Join(n.dir, fmt.Sprintf("ka-VI_%d.state", id))
 }
 
 // checkScript is the check users of the guides write: is anything
@@ -128,23 +149,35 @@ func (b *bench) checkScript() string {
 }
 
 func keepalivedConf(s *setup, n *node, vips []netip.Prefix, first bool) string {
+	var w strings.Builder
+	keepalivedGlobals(&w, s, n)
+	keepalivedInstance(&w, s, n, vrid, vips, first)
+	return w.String()
+}
+
+// keepalivedGlobals writes the global_defs and the one vrrp_script,
+// chk_nginx, every vrrp_instance tracks.
+func keepalivedGlobals(w *strings.Builder, s *setup, n *node) {
+	fmt.Fprintf(w, "global_defs {\n\trouter_id %s\n\tscript_user root\n\tenable_script_security\n}\n", n.Name)
+	fmt.Fprintf(w, "vrrp_script chk_nginx {\n\tscript %q\n\tinterval %d\n\tweight -20\n}\n",
+		filepath.Join(n.dir, "check.sh"), s.checkEvery)
+}
+
+// keepalivedInstance writes vrrp_instance VI_<id>, virtual router id with
+// vips, tracking chk_nginx; first says whether its state is MASTER.
+func keepalivedInstance(w *strings.Builder, s *setup, n *node, id int, vips []netip.Prefix, first bool) {
 	state := "BACKUP"
 	if first {
 		state = "MASTER"
 	}
-	var w strings.Builder
-	fmt.Fprintf(&w, "global_defs {\n\trouter_id %s\n\tscript_user root\n\tenable_script_security\n}\n", n.Name)
-	fmt.Fprintf(&w, "vrrp_script chk_nginx {\n\tscript %q\n\tinterval %d\n\tweight -20\n}\n",
-		filepath.Join(n.dir, "check.sh"), s.checkEvery)
-	fmt.Fprintf(&w, "vrrp_instance VI_%d {\n\tversion %d\n\tstate %s\n\tinterface %s\n\tvirtual_router_id %d\n",
-		vrid, s.version, state, lab.Iface, vrid)
-	fmt.Fprintf(&w, "\tpriority %d\n\tadvert_int %s\n\tnotify %s\n", n.prio, s.advert, filepath.Join(n.dir, "notify.sh"))
+	fmt.Fprintf(w, "vrrp_instance VI_%d {\n\tversion %d\n\tstate %s\n\tinterface %s\n\tvirtual_router_id %d\n",
+		id, s.version, state, lab.Iface, id)
+	fmt.Fprintf(w, "\tpriority %d\n\tadvert_int %s\n\tnotify %s\n", n.prio, s.advert, filepath.Join(n.dir, "notify.sh"))
 	w.WriteString("\ttrack_script {\n\t\tchk_nginx\n\t}\n\tvirtual_ipaddress {\n")
 	for _, v := range vips {
-		fmt.Fprintf(&w, "\t\t%s\n", v)
+		fmt.Fprintf(w, "\t\t%s\n", v)
 	}
 	w.WriteString("\t}\n}\n")
-	return w.String()
 }
 
 // state returns the VRRP state the instance reports: vipvisor's /status,
@@ -152,28 +185,43 @@ func keepalivedConf(s *setup, n *node, vips []netip.Prefix, first bool) string {
 // reports "STARTING".
 func (in *instance) state() string {
 	if in.s.keepalived {
-		b, _ := os.ReadFile(filepath.Join(in.n.dir, "ka.state"))
+		b, _ := os.ReadFile(kaStateFile(in.n, vrid))
 		return strings.TrimSpace(string(b))
 	}
-	code, body, err := in.n.HTTPGet("http://127.0.0.1:9797/status", 200*time.Millisecond)
-	if err != nil || code != 200 {
-		return ""
-	}
-	var st struct {
-		VRRP struct {
-			State string `json:"state"`
-		} `json:"vrrp"`
-		Child struct {
-			Healthy bool `json:"healthy"`
-		} `json:"child"`
-	}
-	if json.Unmarshal([]byte(body), &st) != nil {
+	st, ok := in.status()
+	if !ok {
 		return ""
 	}
 	if !st.Child.Healthy {
 		return "STARTING"
 	}
 	return st.VRRP.State
+}
+
+// vipvisorStatus is the part of vipvisor's /status the benchmark reads.
+type vipvisorStatus struct {
+	VRRP      routerStatus   `json:"vrrp"`
+	Instances []routerStatus `json:"instances"`
+	Child     struct {
+		Healthy bool `json:"healthy"`
+	} `json:"child"`
+}
+
+// routerStatus is one virtual router in vipvisorStatus.
+type routerStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	VRID  int    `json:"vrid"`
+}
+
+// status asks vipvisor on in's node for its /status.
+func (in *instance) status() (vipvisorStatus, bool) {
+	var st vipvisorStatus
+	code, body, err := in.n.HTTPGet("http://127.0.0.1:9797/status", 200*time.Millisecond)
+	if err != nil || code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		return vipvisorStatus{}, false
+	}
+	return st, true
 }
 
 // pids returns the supervisor's processes: vipvisor and its guard (a
