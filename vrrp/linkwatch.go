@@ -2,15 +2,11 @@ package vrrp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/vipvisor/vipvisor/internal/netutil"
 )
 
 // watchRcvBuf is the receive buffer asked for each netlink subscription
@@ -105,7 +101,7 @@ func eventAddrString(p netip.Prefix) string {
 // time: Watches share what the caller was last told, so a second would miss
 // what the first reported.
 func (v *vipSet) Watch(ctx context.Context, out chan<- linkEvent) error {
-	w := &linkWatch{v: v, out: out, errs: make(chan error, 16)}
+	w := &linkWatch{v: v, out: out}
 	err := w.subscribe()
 	defer w.close()
 	if err != nil {
@@ -156,92 +152,41 @@ func (v *vipSet) Watch(ctx context.Context, out chan<- linkEvent) error {
 	}
 }
 
-// linkWatch is one run of Watch: its two subscriptions and their errors.
+// linkWatch is one run of Watch: its copy of the namespace's updates.
 type linkWatch struct {
-	v        *vipSet
-	out      chan<- linkEvent
-	links    chan netlink.LinkUpdate
-	addrs    chan netlink.AddrUpdate
-	done     chan struct{}
-	errs     chan error // from the subscriptions' ErrorCallback
-	lastErr  error      // the last of them Watch read
-	stopping atomic.Bool
+	v       *vipSet
+	out     chan<- linkEvent
+	sub     *feedSub
+	links   <-chan netlink.LinkUpdate
+	addrs   <-chan netlink.AddrUpdate
+	errs    <-chan error // from the subscriptions' ErrorCallback
+	lastErr error        // the last of them Watch read
 }
 
-// subscribe opens both subscriptions in the namespace of the VIPs.
-//
-// Neither lists what exists (ListExisting): netlink sends that dump
-// request to the subscription's multicast groups as well as to the kernel,
-// which needs CAP_NET_ADMIN and shows the request to every other listener.
-// Watch asks for the state directly instead.
+// subscribe takes a copy of the updates of the VIPs' namespace, from the
+// feed every watch there shares (see linkFeed).
 func (w *linkWatch) subscribe() error {
-	w.done = make(chan struct{})
-	links := make(chan netlink.LinkUpdate, 16)
-	addrs := make(chan netlink.AddrUpdate, 64)
-	return netutil.RunInNetns(w.v.ns, func() error {
-		err := netlink.LinkSubscribeWithOptions(links, w.done, netlink.LinkSubscribeOptions{
-			ErrorCallback:     w.callback,
-			ReceiveBufferSize: watchRcvBuf,
-		})
-		if err != nil {
-			return fmt.Errorf("subscribe to link updates: %w", err)
-		}
-		w.links = links
-		err = netlink.AddrSubscribeWithOptions(addrs, w.done, netlink.AddrSubscribeOptions{
-			ErrorCallback:     w.callback,
-			ReceiveBufferSize: watchRcvBuf,
-		})
-		if err != nil {
-			return fmt.Errorf("subscribe to address updates: %w", err)
-		}
-		w.addrs = addrs
-		return nil
-	})
+	sub, err := subscribeFeed(w.v.ns)
+	if err != nil {
+		return err
+	}
+	w.sub, w.links, w.addrs, w.errs = sub, sub.links, sub.addrs, sub.errs
+	return nil
 }
 
-// close ends the subscriptions and waits for their goroutines: each closes
-// its channel once its socket is closed, and may first be blocked sending
-// an update, so the channels are drained until then.
+// close gives the copy back.
 func (w *linkWatch) close() {
-	w.stopping.Store(true)
-	close(w.done)
-	if w.links != nil {
-		for range w.links {
-		}
-	}
-	if w.addrs != nil {
-		for range w.addrs {
-		}
+	if w.sub != nil {
+		w.sub.unsubscribe(w.v.ns)
 	}
 }
 
-// callback is the subscriptions' ErrorCallback. It runs on their
-// goroutines and hands errors to Watch's loop, dropping them when the loop
-// lags (a fatal error also closes a channel, so it cannot go unnoticed).
-func (w *linkWatch) callback(err error) {
-	if w.stopping.Load() {
-		return // the socket was closed on purpose
-	}
-	select {
-	case w.errs <- err:
-	default:
-	}
-}
-
-// stopped explains a subscription that ended although ctx did not, with
-// the last error its callback reported, if any.
+// stopped explains a copy that ended although ctx did not: the feed's
+// subscription ended, or this watch fell behind.
 func (w *linkWatch) stopped(what string) error {
-	cause := w.lastErr
-	if cause == nil {
-		cause = errors.New("subscription closed")
-	}
-	for drained := false; !drained; {
-		select {
-		case err := <-w.errs:
-			cause = err
-		default:
-			drained = true
-		}
+	cause := w.sub.err
+	if w.lastErr != nil {
+		cause = fmt.Errorf("%w (last error: %v)", cause, w.lastErr)
 	}
 	return fmt.Errorf("vrrp: watch %s: %s updates stopped, events may be lost: %w", w.v.ifname, what, cause)
 }
