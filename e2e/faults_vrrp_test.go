@@ -692,10 +692,11 @@ func TestFaultMulticastBlockedUnicastPeers(t *testing.T) {
 	a.stop()
 	c.waitServedBy(b, 5*time.Second)
 	client.Stop()
-	if n := client.Failures(); n > 0 {
+	ss := handOverSamples(t, client)
+	if n := ss.Failures(); n > 0 {
 		t.Errorf("%d requests failed while a stopped: %s", n, client)
 	}
-	if s := client.WhoAnswered(); len(s) != 2 || s[0].Who != "a" || s[1].Who != "b" {
+	if s := ss.Spans(); len(s) != 2 || s[0].Who != "a" || s[1].Who != "b" {
 		t.Errorf("answers: %s, want a then b", client)
 	}
 }

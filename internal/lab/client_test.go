@@ -26,6 +26,10 @@ func at(ms int, who string) Sample {
 		s.Err = &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	case "!timeout":
 		s.Err, s.Took = context.DeadlineExceeded, 100*time.Millisecond
+	case "!reset":
+		s.Err = &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	case "!eof":
+		s.Err = io.EOF
 	case "!502":
 		s.Status, s.Body = 502, "bad gateway"
 	default:
@@ -183,4 +187,32 @@ func waitAnswer(t *testing.T, cl *Client, who string) {
 		s := cl.WhoAnswered()
 		return len(s) > 0 && s[len(s)-1].Who == who
 	})
+}
+
+func TestHandOverLosses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []string
+		want string // the timeline left
+		left int
+	}{
+		{"a reset at the hand-over", []string{"a", "a", "!reset", "b", "b"}, "a×2 b×2", 1},
+		{"an EOF at the hand-over", []string{"a", "!eof", "b"}, "a×1 b×1", 1},
+		{"a reset away from a hand-over", []string{"a", "!reset", "a", "b"}, "a×1 !reset×1 a×1 b×1", 0},
+		{"two resets", []string{"a", "!reset", "!reset", "b"}, "a×1 !reset×2 b×1", 0},
+		{"a refusal at the hand-over", []string{"a", "!refused", "b"}, "a×1 !refused×1 b×1", 0},
+		{"a timeout at the hand-over", []string{"a", "!timeout", "b"}, "a×1 !timeout×1 b×1", 0},
+		{"a reset first", []string{"!reset", "b"}, "!reset×1 b×1", 0},
+		{"a reset last", []string{"a", "!reset"}, "a×1 !reset×1", 0},
+		{"two hand-overs", []string{"a", "!reset", "b", "!eof", "a"}, "a×1 b×1 a×1", 2},
+	} {
+		var ss Samples
+		for i, who := range tc.in {
+			ss = append(ss, at(10*i, who))
+		}
+		got, left := ss.HandOverLosses()
+		if got.String() != tc.want || left != tc.left {
+			t.Errorf("%s: %s, %d left out; want %s, %d", tc.name, got, left, tc.want, tc.left)
+		}
+	}
 }

@@ -166,3 +166,29 @@ func failures(samples []Sample) int {
 	}
 	return n
 }
+
+// HandOverLosses returns ss without the requests a hand-over of the VIP
+// may cost, and how many it left out: one reset or early EOF between the
+// last answer of one node and the first of another. A connection the
+// client opened to the old master just before the new master's
+// gratuitous ARP sends its next packets to the new master, which knows no
+// such connection and resets it; no failover at layer 2 can keep it
+// without sharing connection state. Everything else that failed stays:
+// a refused connection, a timeout, a second loss, a loss away from a
+// hand-over.
+func (ss Samples) HandOverLosses() (Samples, int) {
+	var out Samples
+	left := 0
+	for i, s := range ss {
+		kind := s.Who()
+		if !s.OK() && (kind == "!reset" || kind == "!eof") && i > 0 && i+1 < len(ss) {
+			prev, next := ss[i-1], ss[i+1]
+			if prev.OK() && next.OK() && prev.Who() != next.Who() {
+				left++
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out, left
+}
