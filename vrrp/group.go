@@ -40,7 +40,9 @@ func NewGroup(cfgs []*Config, log *slog.Logger) (*Group, error) {
 
 // newGroup drives instances, which have not run yet, as one.
 func newGroup(instances []*instance) *Group {
-	g := &Group{instances: instances, changes: make(chan Change, 64*len(instances))}
+	// Room for a burst in which every instance changes state a few times
+	// (a yield, a rejoin) before the supervisor reads.
+	g := &Group{instances: instances, changes: make(chan Change, 64+16*len(instances))}
 	for _, in := range instances {
 		in.changes = g.changes
 	}

@@ -129,12 +129,12 @@ func (v *vipSet) Watch(ctx context.Context, out chan<- linkEvent) error {
 			if !open {
 				return w.stopped("link")
 			}
-			ev, ok = v.onLink(u)
+			ev, ok = v.onLink(*u)
 		case u, open := <-w.addrs:
 			if !open {
 				return w.stopped("address")
 			}
-			ev, ok, err = v.onAddr(u)
+			ev, ok, err = v.onAddr(*u)
 		case cbErr := <-w.errs:
 			// A fatal error is followed by its channel closing.
 			w.lastErr = cbErr
@@ -157,8 +157,8 @@ type linkWatch struct {
 	v       *vipSet
 	out     chan<- linkEvent
 	sub     *feedSub
-	links   <-chan netlink.LinkUpdate
-	addrs   <-chan netlink.AddrUpdate
+	links   <-chan *netlink.LinkUpdate
+	addrs   <-chan *netlink.AddrUpdate
 	errs    <-chan error // from the subscriptions' ErrorCallback
 	lastErr error        // the last of them Watch read
 }
