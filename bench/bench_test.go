@@ -190,3 +190,19 @@ func TestWriters(t *testing.T) {
 		t.Errorf("no memory target row:\n%s", md.String())
 	}
 }
+
+func TestDroppedByKernel(t *testing.T) {
+	for _, tc := range []struct {
+		log  string
+		want int
+	}{
+		{"listening on br0\n412 packets captured\n412 packets received by filter\n0 packets dropped by kernel\n", 0},
+		{"412 packets captured\n500 packets received by filter\n88 packets dropped by kernel\n", 88},
+		{"3 packets dropped by kernel\n2 packets dropped by interface\n", 5},
+		{"listening on br0\n", 1}, // no statistics: not vouched for
+	} {
+		if got := droppedByKernel([]byte(tc.log)); got != tc.want {
+			t.Errorf("droppedByKernel(%q) = %d, want %d", tc.log, got, tc.want)
+		}
+	}
+}
