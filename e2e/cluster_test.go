@@ -183,10 +183,7 @@ func (n *node) startKeepalived(o kaOpts) *keepalived {
 	t.Helper()
 	conf := filepath.Join(n.dir, "keepalived.conf")
 	k := &keepalived{n: n, done: make(chan struct{})}
-	notify := filepath.Join(n.dir, "ka-notify.sh")
-	// Each instance's state goes to a file of its own, ka.<name>.state.
-	writeFile(t, notify, fmt.Sprintf("#!/bin/sh\necho \"$3\" > %s/ka.\"$2\".state\n", n.dir), 0o755)
-	writeFile(t, conf, n.keepalivedConf(o, notify), 0o644)
+	writeFile(t, conf, n.keepalivedConf(o), 0o644)
 	k.cmd = n.Command("keepalived", "-n", "-l", "-D", "-P", "-f", conf,
 		"-p", filepath.Join(n.dir, "ka.pid"), "-r", filepath.Join(n.dir, "vrrp.pid"), "-c", filepath.Join(n.dir, "chk.pid"))
 	out, err := os.Create(filepath.Join(n.dir, "keepalived.log"))
@@ -216,7 +213,7 @@ func (n *node) startKeepalived(o kaOpts) *keepalived {
 	return k
 }
 
-func (n *node) keepalivedConf(o kaOpts, notify string) string {
+func (n *node) keepalivedConf(o kaOpts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n\trouter_id %s\n\tscript_user root\n\tenable_script_security\n}\n", n.Name)
 	instances := o.instances
@@ -225,7 +222,7 @@ func (n *node) keepalivedConf(o kaOpts, notify string) string {
 	}
 	for _, in := range instances {
 		fmt.Fprintf(&b, "vrrp_instance %s {\n\tversion %d\n\tstate BACKUP\n\tinterface eth0\n\tvirtual_router_id %d\n", in.name, o.version, in.vrid)
-		fmt.Fprintf(&b, "\tpriority %d\n\tadvert_int %s\n\tnotify %s\n", in.prio, o.interval, notify)
+		fmt.Fprintf(&b, "\tpriority %d\n\tadvert_int %s\n", in.prio, o.interval)
 		if o.pass != "" {
 			fmt.Fprintf(&b, "\tauthentication {\n\t\tauth_type PASS\n\t\tauth_pass %s\n\t}\n", o.pass)
 		}
@@ -247,14 +244,24 @@ func (n *node) keepalivedConf(o kaOpts, notify string) string {
 	return b.String()
 }
 
-// kaState is the state keepalived last reported to its notify script for
-// VI_51, the instance of a one-instance peer.
+// kaState is the state keepalived last entered for VI_51, the instance of
+// a one-instance peer.
 func (k *keepalived) kaState() string { return k.stateOf("VI_51") }
 
-// stateOf is the state keepalived last reported for the instance name.
+// stateOf is the state keepalived last entered for the instance name, as
+// its own log says ("(VI_51) Entering BACKUP STATE"): its notify scripts
+// run as processes of their own and may finish out of order, so a state
+// file they write can end on a state already left.
 func (k *keepalived) stateOf(name string) string {
-	b, _ := os.ReadFile(filepath.Join(k.n.dir, "ka."+name+".state"))
-	return strings.TrimSpace(string(b))
+	b, _ := os.ReadFile(filepath.Join(k.n.dir, "keepalived.log"))
+	state := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		_, rest, ok := strings.Cut(line, "("+name+") Entering ")
+		if f := strings.Fields(rest); ok && len(f) >= 2 && f[1] == "STATE" {
+			state = f[0]
+		}
+	}
+	return state
 }
 
 // stop sends keepalived SIGTERM (it then sends priority 0) and waits.
