@@ -66,7 +66,9 @@ func (b *bench) announcements(reps int) []announcement {
 					}
 					b.r.Say("  %-19s %3d VIPs: tcpdump dropped %d frames; run left out", s.name, count, lost)
 					if dropped++; try == captureTries {
-						b.r.Fatalf("tcpdump dropped frames in %d runs in a row of %s with %d VIPs", try, s.name, count)
+						// Kept, but the table says how many runs dropped.
+						b.r.Say("  %-19s %3d VIPs: dropped in %d runs in a row; the last is kept", s.name, count, try)
+						break
 					}
 				}
 				a.dropped = dropped
