@@ -135,7 +135,7 @@ func TestReplaceSection(t *testing.T) {
 
 func TestAnonKiB(t *testing.T) {
 	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
-		t.Skipf("no smaps_rollup: %v", err)
+		lab.Skip(t, "no smaps_rollup: %v", err)
 	}
 	if got := anonKiB(os.Getpid()); got <= 0 {
 		t.Errorf("anonKiB(self) = %d, want > 0", got)

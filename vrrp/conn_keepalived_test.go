@@ -23,7 +23,7 @@ import (
 // with a wrong password leave it MASTER, and it says why.
 func TestConnKeepalived(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: keepalived's timers take seconds")
+		lab.Skip(t, "-short: keepalived's timers take seconds")
 	}
 	lab.RequireRoot(t)
 	connNeed(t, "keepalived")
