@@ -295,24 +295,7 @@ func TestGateway6Lab(t *testing.T) {
 		b.Run("ip", "addr", "del", "fe80::1/64", "dev", b.Iface)
 		wantFail(t, checkWithin(t, p, timeout), "no neighbour advertisement from fe80::1")
 	})
-	t.Run("gateway link down", func(t *testing.T) {
-		p := gatewayIn(t, a, gw)
-		b.LinkDown()
-		r := checkWithin(t, p, timeout)
-		b.LinkUp()
-		wantFail(t, r, "no neighbour advertisement from "+gw.String())
-		// And back, once b's address has passed detection again.
-		lab.WaitFor(t, 10*time.Second, "the gateway to answer again", func() bool {
-			return checkWithin(t, p, timeout).OK
-		})
-	})
-	t.Run("own interface down", func(t *testing.T) {
-		p := gatewayIn(t, a, gw)
-		a.IfaceDown()
-		r := checkWithin(t, p, timeout)
-		a.IfaceUp()
-		wantFail(t, r, "interface eth0: network is down")
-	})
+	testLinkFaults(t, a, b, gw, timeout, 10*time.Second, "no neighbour advertisement from "+gw.String(), "interface eth0: network is down")
 }
 
 // TestGateway6Source: the solicitation goes out from the probing node's

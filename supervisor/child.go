@@ -247,28 +247,23 @@ const leftoverDrain = time.Second
 // instead of reset. A worker stopped by SIGSTOP does not drain, but a
 // run ended by Stop (a hung child) is not drained at all.
 func (c *Child) drainLeftovers(pgid int, cg *Cgroup) {
-	signal := func() {
-		unix.Kill(-pgid, c.stopSig)
-		if cg != nil {
-			if pids, _ := cg.Procs(); len(pids) > 0 {
-				for _, p := range pids {
-					unix.Kill(p, c.stopSig)
-				}
-			}
+	unix.Kill(-pgid, c.stopSig)
+	if cg != nil {
+		pids, _ := cg.Procs() // those that left the group (setsid)
+		for _, p := range pids {
+			unix.Kill(p, c.stopSig)
 		}
 	}
 	gone := func() bool {
-		if err := unix.Kill(-pgid, 0); !errors.Is(err, unix.ESRCH) && groupAlive(pgid) {
+		if !groupGone(pgid) {
 			return false
 		}
-		if cg != nil {
-			if empty, err := cg.Empty(); err == nil && !empty {
-				return false
-			}
+		if cg == nil {
+			return true
 		}
-		return true
+		empty, err := cg.Empty()
+		return err != nil || empty
 	}
-	signal()
 	deadline := time.Now().Add(leftoverDrain)
 	for !gone() && time.Now().Before(deadline) {
 		time.Sleep(cgroupPollEvery)
@@ -294,6 +289,13 @@ func (c *Child) endLeftovers(pgid int, cg *Cgroup) {
 	}
 }
 
+// groupGone reports whether no live process is left in group pgid; a
+// zombie counts as gone.
+func groupGone(pgid int) bool {
+	err := unix.Kill(-pgid, 0)
+	return errors.Is(err, unix.ESRCH) || !groupAlive(pgid)
+}
+
 // waitGroupGone waits until no live process is left in group pgid. A
 // zombie counts as gone: it holds no port, and whoever is its parent now
 // reaps it in its own time.
@@ -302,7 +304,7 @@ func waitGroupGone(pgid int, timeout time.Duration) bool {
 	tick := time.NewTicker(cgroupPollEvery)
 	defer tick.Stop()
 	for {
-		if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) || !groupAlive(pgid) {
+		if groupGone(pgid) {
 			return true
 		}
 		if time.Now().After(deadline) {

@@ -3,12 +3,14 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vipvisor/vipvisor/internal/envconf"
 )
 
 // Held listening sockets (VIPVISOR_LISTEN): vipvisor binds them itself
@@ -59,21 +61,12 @@ func (l *ListenAddrs) Decode(s string) error {
 }
 
 func parseListenAddr(s string) (netip.AddrPort, error) {
-	host, port, ok := strings.Cut(s, ":")
-	if strings.HasPrefix(s, "[") {
-		end := strings.Index(s, "]")
-		if end < 0 || !strings.HasPrefix(s[end+1:], ":") {
-			return netip.AddrPort{}, fmt.Errorf("%q: write an IPv6 address as [addr]:port", s)
-		}
-		host, port, ok = s[1:end], s[end+2:], true
-	} else if strings.Count(s, ":") > 1 {
-		return netip.AddrPort{}, fmt.Errorf("%q: write an IPv6 address as [addr]:port", s)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not host:port (an IPv6 address as [addr]:port)", s)
 	}
-	if !ok {
-		return netip.AddrPort{}, fmt.Errorf("%q is not host:port", s)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 || port[0] == '0' || port[0] == '+' {
+	p, err := envconf.Decimal(port)
+	if err != nil || p < 1 || p > 65535 || port[0] == '0' { // 080 reads as octal elsewhere
 		return netip.AddrPort{}, fmt.Errorf("%q: the port must be 1-65535", s)
 	}
 	addr := netip.IPv4Unspecified()

@@ -75,24 +75,19 @@ func parseNginxListens(dump string) []NginxListen {
 }
 
 // nginxAddr reads the address of a listen directive as nginx does: a
-// port alone, or * , is every IPv4 address; an address alone is port 80.
+// port alone is every IPv4 address, an address alone (or *) port 80. A
+// name or a unix socket gives the invalid AddrPort: not comparable.
 func nginxAddr(s string) netip.AddrPort {
-	if strings.HasPrefix(s, "unix:") {
-		return netip.AddrPort{}
+	if !strings.ContainsAny(s, ":*[") { // a port alone, or an IPv4 address alone
+		if ap, err := parseListenAddr(":" + s); err == nil {
+			return ap
+		}
+		s += ":80"
+	} else if s == "*" || strings.HasSuffix(s, "]") {
+		s += ":80"
 	}
-	if p, err := parseListenAddr(":" + s); err == nil && !strings.Contains(s, ":") {
-		return p // a port alone
-	}
-	if ap, err := parseListenAddr(s); err == nil {
-		return ap
-	}
-	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return netip.AddrPortFrom(a, 80)
-	}
-	if s == "*" {
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), 80)
-	}
-	return netip.AddrPort{} // a host name: not comparable
+	ap, _ := parseListenAddr(s)
+	return ap
 }
 
 // NginxListenProblems compares the held addresses with nginx's listen

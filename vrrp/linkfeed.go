@@ -131,22 +131,8 @@ func startFeed(key string, ns netns.NsHandle) (*linkFeed, error) {
 		return nil, err
 	}
 	f.ended.Add(2)
-	go copyAll(f, links, "link", func(s *feedSub, u *netlink.LinkUpdate) bool {
-		select {
-		case s.links <- u:
-			return true
-		default:
-			return false
-		}
-	})
-	go copyAll(f, addrs, "address", func(s *feedSub, u *netlink.AddrUpdate) bool {
-		select {
-		case s.addrs <- u:
-			return true
-		default:
-			return false
-		}
-	})
+	go copyAll(f, links, "link", func(s *feedSub) chan *netlink.LinkUpdate { return s.links })
+	go copyAll(f, addrs, "address", func(s *feedSub) chan *netlink.AddrUpdate { return s.addrs })
 	return f, nil
 }
 
@@ -156,12 +142,14 @@ func startFeed(key string, ns netns.NsHandle) (*linkFeed, error) {
 // unasked (an overflow in the kernel, ENOBUFS), every subscriber is ended
 // and the feed is forgotten, so that the watches' next subscription starts
 // a new one.
-func copyAll[U any](f *linkFeed, in <-chan U, what string, deliver func(*feedSub, *U) bool) {
+func copyAll[U any](f *linkFeed, in <-chan U, what string, out func(*feedSub) chan *U) {
 	defer f.ended.Done()
 	for u := range in {
 		linkFeeds.Lock()
 		for s := range f.subs {
-			if !deliver(s, &u) {
+			select {
+			case out(s) <- &u:
+			default:
 				delete(f.subs, s)
 				s.end(fmt.Errorf("%s updates came faster than they were read", what))
 			}
