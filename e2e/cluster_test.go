@@ -249,19 +249,10 @@ func (n *node) keepalivedConf(o kaOpts) string {
 func (k *keepalived) kaState() string { return k.stateOf("VI_51") }
 
 // stateOf is the state keepalived last entered for the instance name, as
-// its own log says ("(VI_51) Entering BACKUP STATE"): its notify scripts
-// run as processes of their own and may finish out of order, so a state
-// file they write can end on a state already left.
+// its own log says (see lab.KeepalivedStates).
 func (k *keepalived) stateOf(name string) string {
 	b, _ := os.ReadFile(filepath.Join(k.n.dir, "keepalived.log"))
-	state := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		_, rest, ok := strings.Cut(line, "("+name+") Entering ")
-		if f := strings.Fields(rest); ok && len(f) >= 2 && f[1] == "STATE" {
-			state = f[0]
-		}
-	}
-	return state
+	return lab.KeepalivedStates(string(b))[name]
 }
 
 // stop sends keepalived SIGTERM (it then sends priority 0) and waits.

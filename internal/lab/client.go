@@ -75,7 +75,7 @@ func (c *Client) run(hc *http.Client, stop, done chan struct{}) {
 	limit := time.NewTimer(c.Limit)
 	defer limit.Stop()
 	for {
-		c.record(c.poll(hc))
+		c.record(poll(hc, c.URL))
 		select {
 		case <-stop:
 			return
@@ -86,9 +86,10 @@ func (c *Client) run(hc *http.Client, stop, done chan struct{}) {
 	}
 }
 
-func (c *Client) poll(hc *http.Client) Sample {
+// poll makes one request of url and records it.
+func poll(hc *http.Client, url string) Sample {
 	start := time.Now()
-	status, body, err := get(hc, c.URL)
+	status, body, err := get(hc, url)
 	return Sample{At: start, Took: time.Since(start), Status: status, Body: body, Err: err}
 }
 
