@@ -111,6 +111,41 @@ func TestListenKeepsConnectionsThroughKill9(t *testing.T) {
 	})
 }
 
+// TestListenYieldResetsWhatNoChildWillAccept: with held sockets, a crash
+// that makes vipvisor yield leaves connections that reached a before the
+// VIP moved in a's backlog, with no nginx to come for them while a waits
+// to try again. They are reset at once, as a closed port would refuse
+// them, rather than left to time out; and the peer serves.
+func TestListenYieldResetsWhatNoChildWillAccept(t *testing.T) {
+	c, a, b := healthNodes(t, "VIPVISOR_RESTARTS=0", "VIPVISOR_ON_YIELD=retry", "VIPVISOR_LISTEN=:80")
+	var cs []*lab.Client
+	for range 4 {
+		cl := lab.NewClient(c.client, c.url())
+		cl.Interval, cl.Timeout = 2*time.Millisecond, 2*time.Second
+		cl.Start()
+		cs = append(cs, cl)
+	}
+	time.Sleep(200 * time.Millisecond)
+	a.killMaster()
+	c.waitServedBy(b, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	var all lab.Samples
+	for _, cl := range cs {
+		cl.Stop()
+		all = append(all, cl.Samples()...)
+	}
+	t.Logf("%d requests, failed: %v", len(all), failureKinds(all))
+	if n := countWho(all, "!timeout"); n > 0 {
+		t.Errorf("%d requests timed out in a's backlog after the yield: %v", n, failureKinds(all))
+	}
+	if countWho(all, "b") == 0 {
+		t.Error("b never answered")
+	}
+	if !strings.Contains(a.v.log(), "reset connections the held sockets queued") && !strings.Contains(a.v.log(), "yielding") {
+		t.Errorf("a did not yield:\n%s", a.v.log())
+	}
+}
+
 // TestListenRefusedForAnAddressNginxDoesNotListenOn: vipvisor exits 2
 // before touching anything when nginx's configuration does not name a
 // held address.

@@ -89,6 +89,21 @@ func (c *Child) UseCgroup(cg *Cgroup) {
 	c.cgroup = cg
 }
 
+// RefuseConnections resets what the held sockets queue, from now until
+// the next Start: vipvisor has yielded, and no child will accept them
+// for a while. Without held sockets it does nothing.
+func (c *Child) RefuseConnections() {
+	c.mu.Lock()
+	l := c.listeners
+	c.mu.Unlock()
+	if l == nil {
+		return
+	}
+	if err := l.Refuse(); err != nil {
+		c.log.Error("cannot reset the connections the held sockets queue; they wait until the child starts again", "err", err)
+	}
+}
+
 // UseListeners hands the held sockets l to every later start: as file
 // descriptors 3, 4, … and, for nginx, the NGINX variable naming them.
 // Call it before Start.
@@ -133,6 +148,9 @@ func (c *Child) spawn(cgroupFD int) (*exec.Cmd, <-chan ProcessExit, error) {
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
 	cmd.Env = ChildEnv(os.Environ())
 	if c.listeners != nil {
+		if n := c.listeners.Hold(); n > 0 {
+			c.log.Info("reset connections the held sockets queued while no child would accept them", "count", n)
+		}
 		cmd.ExtraFiles = c.listeners.Files()
 		cmd.Env = append(withoutVar(cmd.Env, "NGINX"), c.listeners.NginxEnv())
 	}

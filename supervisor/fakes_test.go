@@ -27,6 +27,7 @@ type fakeProc struct {
 	lingers bool // a stopped run ends only when the test calls reaped
 	exits   chan Exit
 	starts  chan time.Time // when each run started
+	refused int            // RefuseConnections calls
 }
 
 func newFakeProc(atOnce bool) *fakeProc {
@@ -106,6 +107,20 @@ func (p *fakeProc) Stop() <-chan struct{} {
 }
 
 func (p *fakeProc) Kill() { p.reaped() }
+
+func (p *fakeProc) RefuseConnections() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refused++
+}
+
+// refusals returns how many times the driver asked to refuse
+// connections.
+func (p *fakeProc) refusals() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
+}
 
 func (p *fakeProc) PID() int {
 	p.mu.Lock()

@@ -119,6 +119,7 @@ func (s *Supervisor) apply(acts []policyAction) {
 			}
 			s.current.Yielded = true
 			s.router.SetFault("child", true)
+			s.child.RefuseConnections()
 		case acRejoin:
 			s.log.Info("the child is healthy again: rejoining as BACKUP")
 			s.current.Yielded = false

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -114,6 +115,9 @@ const listenBacklog = 65535
 type Listeners struct {
 	addrs ListenAddrs
 	files []*os.File
+
+	mu       sync.Mutex
+	refusing *refuser // non-nil while Refuse resets connections
 }
 
 // OpenListeners binds and listens on each address as nginx would:
@@ -166,7 +170,17 @@ func listenTCP(a netip.AddrPort) (*os.File, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("listen", err)
 	}
-	return os.NewFile(uintptr(fd), "listen "+a.String()), nil
+	// Non-blocking, as nginx's own listening sockets are: it does not
+	// set that on the sockets it inherits, and its workers, woken
+	// together, would otherwise block in accept while holding other
+	// connections. Set after NewFile, which would otherwise hand the
+	// socket to Go's poller, and File.Fd would make it blocking again.
+	f := os.NewFile(uintptr(fd), "listen "+a.String())
+	if err := unix.SetNonblock(fd, true); err != nil {
+		f.Close()
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return f, nil
 }
 
 // Addrs returns the held addresses, in the order of Files.
@@ -202,6 +216,7 @@ func (l *Listeners) Inodes() map[uint64]netip.AddrPort {
 
 // Close closes the held sockets: connections still queued are reset.
 func (l *Listeners) Close() error {
+	l.Hold()
 	var errs []error
 	for _, f := range l.files {
 		if err := f.Close(); err != nil {

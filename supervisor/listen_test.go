@@ -1,12 +1,17 @@
 package supervisor
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vipvisor/vipvisor/internal/lab"
@@ -79,7 +84,11 @@ func TestListenAddrsCovers(t *testing.T) {
 // exit): the sockets listen with nginx's options, IPv4 and IPv6 side by
 // side on one port, close-on-exec in vipvisor, and NginxEnv names them
 // as 3, 4.
-func TestOpenListeners(t *testing.T) {
+func TestOpenListeners(t *testing.T) { inNewNetns(t, testOpenListeners) }
+
+// inNewNetns runs f on a thread in a network namespace of its own, its
+// loopback up.
+func inNewNetns(t *testing.T, f func(t *testing.T)) {
 	lab.RequireRoot(t)
 	done := make(chan struct{})
 	go func() {
@@ -89,20 +98,100 @@ func TestOpenListeners(t *testing.T) {
 			t.Errorf("unshare: %v", err)
 			return
 		}
-		testOpenListeners(t)
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		if err != nil {
+			t.Errorf("loopback up: %v", err)
+			return
+		}
+		f(t)
 	}()
 	<-done
 }
 
-func testOpenListeners(t *testing.T) {
+// TestRefuseResetsQueuedConnections: while refusing, a connection the
+// held socket queued and each new one are reset at once; after Hold,
+// connections queue for the next child again.
+func TestRefuseResetsQueuedConnections(t *testing.T) {
+	inNewNetns(t, func(t *testing.T) {
+		ls, _ := openTest(t, "127.0.0.1:8081")
+		if ls == nil {
+			return
+		}
+		defer ls.Close()
+		dial := func() net.Conn {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:8081", time.Second)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return nil
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		// reset says whether c is reset within wait.
+		reset := func(c net.Conn, wait time.Duration) bool {
+			c.SetReadDeadline(time.Now().Add(wait))
+			_, err := c.Read(make([]byte, 1))
+			return errors.Is(err, syscall.ECONNRESET)
+		}
+		queued := dial()
+		if queued == nil || reset(queued, 100*time.Millisecond) {
+			t.Error("a queued connection was reset before Refuse")
+			return
+		}
+		if err := ls.Refuse(); err != nil {
+			t.Error(err)
+			return
+		}
+		ls.Refuse() // a second call changes nothing
+		if !reset(queued, 2*time.Second) {
+			t.Error("the connection queued before Refuse was not reset")
+		}
+		// Reset so soon that the handshake itself may end in it.
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:8081", time.Second); err == nil {
+			if !reset(c, 2*time.Second) {
+				t.Error("a connection made while refusing was not reset")
+			}
+			c.Close()
+		} else if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("dial while refusing: %v, want a reset", err)
+		}
+		if n := ls.Hold(); n != 2 {
+			t.Errorf("Hold = %d connections reset, want 2", n)
+		}
+		after := dial()
+		if after == nil || reset(after, 200*time.Millisecond) {
+			t.Error("a connection made after Hold was reset")
+		}
+		if fd, _, err := unix.Accept4(int(ls.Files()[0].Fd()), unix.SOCK_CLOEXEC); err != nil {
+			t.Errorf("nothing queued after Hold: %v", err)
+		} else {
+			unix.Close(fd)
+		}
+	})
+}
+
+// openTest opens held sockets on list, or fails the test and returns
+// nil; it is called on a thread that must not end, so it cannot Fatal.
+func openTest(t *testing.T, list string) (*Listeners, ListenAddrs) {
 	var addrs ListenAddrs
-	if err := addrs.Decode(":8080,[::]:8080"); err != nil {
+	if err := addrs.Decode(list); err != nil {
 		t.Error(err)
-		return
+		return nil, nil
 	}
 	ls, err := OpenListeners(addrs)
 	if err != nil {
 		t.Error(err)
+		return nil, nil
+	}
+	return ls, addrs
+}
+
+func testOpenListeners(t *testing.T) {
+	ls, addrs := openTest(t, ":8080,[::]:8080")
+	if ls == nil {
 		return
 	}
 	defer ls.Close()
@@ -116,6 +205,11 @@ func testOpenListeners(t *testing.T) {
 		flags, _ := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
 		if reuse != 1 || acc != 1 || flags&unix.FD_CLOEXEC == 0 {
 			t.Errorf("%s: SO_REUSEADDR %d, listening %d, FD_CLOEXEC %v; want 1, 1, set", addrs[i], reuse, acc, flags&unix.FD_CLOEXEC != 0)
+		}
+		// After Fd, as os/exec calls it: nginx inherits sockets that
+		// are non-blocking, as its own are.
+		if fl, _ := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); fl&unix.O_NONBLOCK == 0 {
+			t.Errorf("%s: not O_NONBLOCK", addrs[i])
 		}
 		if addrs[i].Addr().Is6() {
 			if v6only, _ := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY); v6only != 1 {

@@ -106,9 +106,15 @@ func TestLoopBackoffResetsOnlyAfterAHealthyWindow(t *testing.T) {
 		lr.health.say(true, time.Now())
 		proc.crash() // restarted at once
 		got, prev := proc.gaps(prev, 1)
+		if n := proc.refusals(); n != 0 {
+			t.Errorf("a restart refused connections (%d times): the next child takes them", n)
+		}
 		proc.crash() // yields: 1 s
 		g, prev := proc.gaps(prev, 1)
 		got = append(got, g...)
+		if n := proc.refusals(); n != 1 {
+			t.Errorf("a yield asked %d times to refuse connections, want once", n)
+		}
 		// A brief healthy spell: the node rejoins, but the backoff
 		// goes on growing.
 		lr.health.say(true, time.Now())

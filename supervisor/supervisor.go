@@ -53,6 +53,9 @@ type Process interface {
 	// Reload sends the reload signal, ReloadSignal.
 	Reload() error
 	ReloadSignal() syscall.Signal
+	// RefuseConnections resets, until the next Start, the connections
+	// sockets held for the child queue: it has yielded.
+	RefuseConnections()
 }
 
 // Supervisor is the driver loop: it starts the child and the VRRP
