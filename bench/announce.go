@@ -55,7 +55,7 @@ func (b *bench) announcements(reps int) []announcement {
 			vips[i] = netip.PrefixFrom(l.Host(1000+i).Addr(), 32)
 		}
 		for rep := 0; rep < reps; rep++ {
-			for _, s := range []*setup{setups[0], setups[2]} {
+			for _, s := range []*setup{setVipvisor, setTuned} {
 				var a announcement
 				dropped := 0
 				for try := 1; ; try++ {

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/xml"
 	"errors"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +52,7 @@ func TestMeasureAndSummarize(t *testing.T) {
 	mk := func(who string) result {
 		// Five samples before the fault, then who.
 		all := samples(t0.Add(-50*time.Millisecond), "aaaaa"+who)
-		return measure(scenKill, setups[0], all, t0, t0.Add(time.Hour))
+		return measure(scenKill, setVipvisor, all, nil, t0, t0.Add(time.Hour))
 	}
 	r := mk("axxxbbb")
 	if r.outage != 30*time.Millisecond || r.failed != 3 || r.toB != 40*time.Millisecond || r.last != "b" || r.toEnd {
@@ -75,6 +78,26 @@ func TestMeasureAndSummarize(t *testing.T) {
 	}
 	if got := sm.median(); got.outage != 30*time.Millisecond {
 		t.Errorf("median run has outage %v, want 30ms", got.outage)
+	}
+}
+
+// TestMeasureLoad: the load's failures count from the picture's start,
+// scenario.before ahead of the fault (a request in flight when nginx is
+// killed started before it), to the end of the window.
+func TestMeasureLoad(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	// 10ms apart from 510ms before the fault: the first is out of the
+	// picture, as are the two at and after the end.
+	load := samples(t0.Add(-510*time.Millisecond), "x"+strings.Repeat("a", 50)+"xaxx"+"a"+"xx")
+	load[51].Err = &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	end := load[len(load)-2].At
+	r := measure(scenKill, setListen, nil, load, t0, end)
+	if r.load.made != 55 || r.load.failed != 3 || r.load.kinds != "!error×2 !refused×1" {
+		t.Errorf("load = %+v, want 55 made, 3 failed: !error×2 !refused×1", r.load)
+	}
+	sm := summarize([]result{r, measure(scenKill, setListen, nil, load[:52], t0, end)})[0]
+	if sm.medLoad != 2 || sm.maxLoad != 3 || sm.worstKinds != "!error×2 !refused×1" {
+		t.Errorf("summary: load median %d worst %d (%s), want 2, 3 (!error×2 !refused×1)", sm.medLoad, sm.maxLoad, sm.worstKinds)
 	}
 }
 
@@ -150,12 +173,18 @@ func TestWriters(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, s := range setups {
 			all := samples(t0.Add(-sc.before), strings.Repeat("a", 60)+"xx"+strings.Repeat("b", 30))
-			results = append(results, measure(sc, s, all, t0, t0.Add(sc.window)))
+			results = append(results, measure(sc, s, all, all, t0, t0.Add(sc.window)))
 		}
 	}
 	sums := summarize(results)
 	var svg strings.Builder
-	drawTimeline(&svg, scenKill, []lane{laneOf(sums[0]), laneOf(sums[1]), laneOf(sums[2])})
+	var lanes []lane
+	for _, sm := range sums {
+		if sm.scen == scenKill {
+			lanes = append(lanes, laneOf(sm))
+		}
+	}
+	drawTimeline(&svg, scenKill, lanes)
 	dec := xml.NewDecoder(strings.NewReader(svg.String()))
 	for {
 		if _, err := dec.Token(); err != nil {
@@ -174,7 +203,7 @@ func TestWriters(t *testing.T) {
 		t.Errorf("SVG is %d bytes; keep pictures small", svg.Len())
 	}
 	rep := &report{date: "2026-01-01", machine: "test", reps: 1, idle: time.Minute, results: results,
-		res: []usage{{setup: setups[0], rss: 1, pss: 4}, {setup: setups[1], rss: 2, pss: 5}, {setup: setups[2], rss: 3, pss: 6}}}
+		res: []usage{{setup: setVipvisor, rss: 1, pss: 4, anon: 7}, {setup: setGuides, rss: 2, pss: 5, anon: 8}, {setup: setTuned, rss: 3, pss: 6, anon: 9}}}
 	var md strings.Builder
 	rep.markdown(&md, sums)
 	rows := 0
@@ -186,7 +215,7 @@ func TestWriters(t *testing.T) {
 	if want := len(scenarios) * len(setups); rows != want {
 		t.Errorf("outage table has %d rows, want %d:\n%s", rows, want, md.String())
 	}
-	if !strings.Contains(md.String(), "| resident memory ≤ keepalived's | RSS 1 KiB vs 2 KiB (guides), 3 KiB (tuned); PSS 4 KiB vs 5 KiB, 6 KiB | yes |") {
+	if !strings.Contains(md.String(), "| memory (PSS) ≤ keepalived's (tuned) | PSS 4 KiB vs 6 KiB; anonymous 7 KiB vs 9 KiB | yes |") {
 		t.Errorf("no memory target row:\n%s", md.String())
 	}
 }

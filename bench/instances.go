@@ -76,7 +76,7 @@ func (b *bench) routerCosts(counts []int, idle time.Duration) []routerCost {
 	for _, count := range counts {
 		var fs []*fleet
 		var ins []*instance
-		for _, s := range []*setup{setups[0], setups[2]} {
+		for _, s := range []*setup{setVipvisor, setTuned} {
 			f := b.startFleet(s, count)
 			fs, ins = append(fs, f), append(ins, f.in)
 		}
@@ -176,13 +176,13 @@ func (f *fleet) notMaster() []string {
 
 // states returns the state of each router of f by VRID: vipvisor's
 // /status ("STARTING" for all while its child is not healthy), keepalived's
-// notify script.
+// log.
 func (f *fleet) states() map[int]string {
 	out := map[int]string{}
 	if f.in.s.keepalived {
+		states := f.in.kaStates()
 		for _, id := range f.vrids {
-			b, _ := os.ReadFile(kaStateFile(f.in.n, id))
-			out[id] = strings.TrimSpace(string(b))
+			out[id] = states[fmt.Sprintf("VI_%d", id)]
 		}
 		return out
 	}
@@ -237,7 +237,7 @@ func (rep *report) routerTable(w io.Writer) {
 	fmt.Fprintln(w, "For each count, vipvisor (one process holding every router through `VIPVISOR_INSTANCES`, GET /health of its one nginx every 1 s) "+
 		"and tuned keepalived (as many `vrrp_instance` blocks, all tracking the one `vrrp_script` of the tuned setup, every 1 s, as a keepalived user writes it) "+
 		"ran alone as master in a lab of their own, both at once: VRRPv3, advert 100 ms, priority 100, each router its own VRID and one /32 VIP. "+
-		"Every router was checked to be MASTER (vipvisor's /status, keepalived's notify script) with its VIP on the interface before and after the period; "+
+		"Every router was checked to be MASTER (vipvisor's /status, keepalived's log) with its VIP on the interface before and after the period; "+
 		"then, after 6 s for start-up work, CPU and memory are measured as in the resources table, summed over the supervisor's processes (vipvisor and its guard; keepalived's parent and VRRP child; nginx not counted), "+
 		"**anonymous** being smaps_rollup's Pss_Anon.")
 	fmt.Fprintln(w)

@@ -62,7 +62,7 @@ func TestVipvisorRouters(t *testing.T) {
 func TestKeepalivedRouters(t *testing.T) {
 	n := &node{Node: &lab.Node{Name: "a"}, dir: "/run/b/a", prio: 100}
 	vips := testVIPs(2)
-	conf := keepalivedRouters(setups[2], n, []int{1, 2}, vips)
+	conf := keepalivedRouters(setTuned, n, []int{1, 2}, vips)
 	mustContain(t, "keepalived.conf", conf,
 		"vrrp_instance VI_1 {\n\tversion 3\n\tstate MASTER\n\tinterface eth0\n\tvirtual_router_id 1\n\tpriority 100\n\tadvert_int 0.1\n",
 		"vrrp_instance VI_2 {\n\tversion 3\n\tstate MASTER\n\tinterface eth0\n\tvirtual_router_id 2\n",
@@ -91,7 +91,7 @@ func TestNotMaster(t *testing.T) {
 }
 
 func TestRouterTable(t *testing.T) {
-	v, k := setups[0], setups[2]
+	v, k := setVipvisor, setTuned
 	rep := report{date: "2026-01-02", machine: "box", routerIdle: 30 * time.Second, routerTook: 100 * time.Second,
 		routers: []routerCost{
 			{usage{setup: v, pss: 10240, anon: 5120, own: 0.5, all: 0.5}, 1},

@@ -12,7 +12,11 @@
 // Usage:
 //
 //	bench [-reps 5] [-idle 60s] [-instances 1,10,50] [-instances-idle 30s] [-instances-only]
-//	      [-vipvisor bin/vipvisor] [-out bench]
+//	      [-scenarios a,b,c,d,e+f,g] [-vipvisor bin/vipvisor] [-out bench]
+//
+// -scenarios runs only the named groups of scenarios and skips the
+// other parts: a quicker look at one change, written to -out as a report
+// of its own.
 package main
 
 import (
@@ -22,6 +26,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vipvisor/vipvisor/internal/progrun"
@@ -43,6 +49,7 @@ func main() {
 	instances := flag.String("instances", defaultRouterCounts, "numbers of virtual routers to measure idle cost for, comma-separated (empty: none)")
 	instancesIdle := flag.Duration("instances-idle", 30*time.Second, "how long to measure each number of virtual routers")
 	instancesOnly := flag.Bool("instances-only", false, "measure only the idle cost by number of virtual routers; replace its section of results.md")
+	only := flag.String("scenarios", "", "run only these groups of scenarios (of a, b, c, d, e+f, g), comma-separated, and no other part")
 	out := flag.String("out", "bench", "directory for results.md and the pictures")
 	started := flag.Int64("started", 0, "when make bench started, in Unix nanoseconds (default: now)")
 	verbose := flag.Bool("v", false, "on a failure, print the lab's diagnostics too")
@@ -54,6 +61,10 @@ func main() {
 	counts, err := parseCounts(*instances)
 	if err == nil && *instancesOnly && len(counts) == 0 {
 		err = errors.New("-instances-only needs -instances")
+	}
+	var chosen []group
+	if err == nil {
+		chosen, err = chooseGroups(*only)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -67,7 +78,8 @@ func main() {
 	b.r = progrun.New(*verbose)
 	b.r.Run(func() {
 		b.main(options{reps: *reps, idle: *idle, out: *out, began: began,
-			routers: counts, routerIdle: *instancesIdle, routersOnly: *instancesOnly})
+			routers: counts, routerIdle: *instancesIdle, routersOnly: *instancesOnly,
+			groups: chosen, groupsOnly: *only != ""})
 	})
 }
 
@@ -81,6 +93,25 @@ type options struct {
 	routers     []int
 	routerIdle  time.Duration
 	routersOnly bool
+	// groups are the groups of scenarios run; groupsOnly runs them alone.
+	groups     []group
+	groupsOnly bool
+}
+
+// chooseGroups parses the -scenarios option: every group if empty.
+func chooseGroups(s string) ([]group, error) {
+	if strings.TrimSpace(s) == "" {
+		return groups, nil
+	}
+	var out []group
+	for _, name := range strings.Split(s, ",") {
+		i := slices.IndexFunc(groups, func(g group) bool { return g.name == strings.TrimSpace(name) })
+		if i < 0 {
+			return nil, fmt.Errorf("-scenarios %q: no group %q (a, b, c, d, e+f, g)", s, name)
+		}
+		out = append(out, groups[i])
+	}
+	return out, nil
 }
 
 // preflight finds the programs the benchmark runs before it makes
@@ -137,13 +168,19 @@ func (b *bench) main(o options) {
 		b.writeRouters(o.out, &rep)
 		return
 	}
+	if o.groupsOnly {
+		rep.results = b.scenarios(b.newCluster(), o.groups, o.reps)
+		rep.wall = time.Since(o.began)
+		b.write(o.out, &rep)
+		return
+	}
 	b.r.Say("idle resources, %v as master at 100ms adverts", o.idle)
 	rep.res = b.resources(o.idle)
 	b.measureRouters(&rep, o)
 	b.r.Say("becoming master with 1, 50, 200 VIPs")
 	rep.ann = b.announcements(3)
 	b.r.Say("scenarios, %d repetitions each, setups alternating", o.reps)
-	rep.results = b.scenarios(b.newCluster(), o.reps)
+	rep.results = b.scenarios(b.newCluster(), o.groups, o.reps)
 	rep.wall = time.Since(o.began)
 	b.write(o.out, &rep)
 }

@@ -21,12 +21,16 @@ type usage struct {
 	own, all float64
 }
 
+// resourceSetups are the setups measured idle: LISTEN costs nothing
+// while idle, so it is not among them.
+var resourceSetups = []*setup{setVipvisor, setGuides, setTuned, setFast, setKAFast}
+
 // resources runs each setup as master of a lab of its own, all at once,
 // and measures their supervisors over idle: nginx is not counted, for
 // either. Nothing else runs meanwhile.
 func (b *bench) resources(idle time.Duration) []usage {
 	var ins []*instance
-	for _, s := range setups {
+	for _, s := range resourceSetups {
 		l := lab.New(b.r, netip.Prefix{})
 		n := newNode(b.r, l, filepath.Join(b.dir, "res-"+s.key), "a", 11, 100)
 		in := b.start(s, n, []netip.Prefix{l.Host(100)}, true)
@@ -36,8 +40,8 @@ func (b *bench) resources(idle time.Duration) []usage {
 	}
 	out := b.idleUsage(ins, idle)
 	for i, u := range out {
-		b.r.Say("  %-19s %d process(es), RSS %d KiB, PSS %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
-			u.setup.name, u.procs, u.rss, u.pss, u.own, u.all)
+		b.r.Say("  %-19s %d process(es), RSS %d KiB, PSS %d KiB, anonymous %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
+			u.setup.name, u.procs, u.rss, u.pss, u.anon, u.own, u.all)
 		ins[i].stop()
 	}
 	return out

@@ -17,17 +17,48 @@ type scenario struct {
 	short      string        // for the table
 	before     time.Duration // shown before t=0 in the picture
 	window     time.Duration // measured after t=0
+	ref        *setup        // the setup the others are compared with
 }
 
 var (
-	scenKill  = &scenario{short: "nginx killed once", key: "a", title: "nginx killed once on the master", before: 500 * time.Millisecond, window: 3 * time.Second}
-	scenLoop  = &scenario{short: "nginx killed twice", key: "b", title: "nginx killed twice, 2 s apart (crash loop); t=0 is the second kill", before: 2500 * time.Millisecond, window: 3 * time.Second}
-	scenHang  = &scenario{short: "nginx hung", key: "c", title: "nginx hung (SIGSTOP) on the master", before: 500 * time.Millisecond, window: 5 * time.Second}
-	scenLink  = &scenario{short: "link cut", key: "d", title: "master's link cut (node loss)", before: 500 * time.Millisecond, window: 4500 * time.Millisecond}
-	scenStop  = &scenario{short: "planned stop", key: "e", title: "planned stop of the master's supervisor (SIGTERM)", before: 500 * time.Millisecond, window: 3 * time.Second}
-	scenBack  = &scenario{short: "recovery, preempt back", key: "f", title: "recovery: the old master's supervisor started again, healthy, preempts", before: 500 * time.Millisecond, window: 4500 * time.Millisecond}
-	scenarios = []*scenario{scenKill, scenLoop, scenHang, scenLink, scenStop, scenBack}
+	scenKill  = &scenario{short: "nginx killed once", key: "a", title: "nginx killed once on the master", before: 500 * time.Millisecond, window: 3 * time.Second, ref: setVipvisor}
+	scenLoop  = &scenario{short: "nginx killed twice", key: "b", title: "nginx killed twice, 2 s apart (crash loop); t=0 is the second kill", before: 2500 * time.Millisecond, window: 3 * time.Second, ref: setVipvisor}
+	scenHang  = &scenario{short: "nginx hung", key: "c", title: "nginx hung (SIGSTOP) on the master", before: 500 * time.Millisecond, window: 5 * time.Second, ref: setVipvisor}
+	scenLink  = &scenario{short: "link cut", key: "d", title: "master's link cut (node loss)", before: 500 * time.Millisecond, window: 4500 * time.Millisecond, ref: setVipvisor}
+	scenStop  = &scenario{short: "planned stop", key: "e", title: "planned stop of the master's supervisor (SIGTERM)", before: 500 * time.Millisecond, window: 3 * time.Second, ref: setVipvisor}
+	scenBack  = &scenario{short: "recovery, preempt back", key: "f", title: "recovery: the old master's supervisor started again, healthy, preempts", before: 500 * time.Millisecond, window: 4500 * time.Millisecond, ref: setVipvisor}
+	scenFast  = &scenario{short: "link cut, 10 ms adverts", key: "g", title: "master's link cut, both nodes advertising every 10 ms", before: 500 * time.Millisecond, window: 1500 * time.Millisecond, ref: setFast}
+	scenarios = []*scenario{scenKill, scenLoop, scenHang, scenLink, scenStop, scenBack, scenFast}
 )
+
+// group is what one run of the benchmark does on a fresh pair: one
+// scenario, or two in a row (e+f). converged groups, whose figures varied
+// little from run to run in earlier benchmarks, run at most
+// convergedReps times, to keep make bench within its time.
+type group struct {
+	name      string
+	run       func(*bench, *cluster, *setup, *pair) []result
+	setups    []*setup
+	converged bool
+}
+
+// convergedReps bounds the repetitions of a converged group.
+const convergedReps = 3
+
+// the setups of scenarios (a) to (f), and of (g).
+var (
+	mainSetups = []*setup{setVipvisor, setListen, setGuides, setTuned}
+	fastSetups = []*setup{setFast, setKAFast}
+)
+
+var groups = []group{
+	{"a", (*bench).runKill, mainSetups, false},
+	{"b", (*bench).runLoop, mainSetups, true},
+	{"c", (*bench).runHang, mainSetups, true},
+	{"d", func(b *bench, c *cluster, s *setup, p *pair) []result { return b.runLink(scenLink, c, s, p) }, mainSetups, true},
+	{"e+f", (*bench).runStopStart, mainSetups, false},
+	{"g", func(b *bench, c *cluster, s *setup, p *pair) []result { return b.runLink(scenFast, c, s, p) }, fastSetups, false},
+}
 
 // crashGap is the time between the two kills of the crash loop: long
 // enough for the restarted nginx to pass a probe round.
@@ -40,6 +71,9 @@ type result struct {
 	rep   int
 	t0    time.Time
 	view  lab.Samples // from t0-before to the end of the window
+	// load is what the load client saw from t0-before to the end of the
+	// window: requests made and failed, and the failures by kind.
+	load loadCount
 	// outage is the longest run of failed requests that started at or
 	// after t0; toEnd says it lasted to the end of the window.
 	outage time.Duration
@@ -66,33 +100,31 @@ func (b *bench) newCluster() *cluster {
 	return c
 }
 
-// scenarios runs every scenario reps times for each setup, the setups
-// alternating run by run.
-func (b *bench) scenarios(c *cluster, reps int) []result {
-	type group struct {
-		name string
-		run  func(*cluster, *setup, *pair) []result
-	}
-	groups := []group{
-		{"a", b.runKill}, {"b", b.runLoop}, {"c", b.runHang}, {"d", b.runLink}, {"e+f", b.runStopStart},
-	}
+// scenarios runs each of groups reps times for each of its setups (a
+// converged group at most convergedReps), the setups alternating run by
+// run.
+func (b *bench) scenarios(c *cluster, groups []group, reps int) []result {
 	var all []result
 	for _, g := range groups {
-		for rep := 1; rep <= reps; rep++ {
-			for _, s := range setups {
+		n := reps
+		if g.converged {
+			n = min(reps, convergedReps)
+		}
+		for rep := 1; rep <= n; rep++ {
+			for _, s := range g.setups {
 				b.r.Checkpoint()
 				t := time.Now()
 				p := b.up(c, s)
 				up := time.Since(t)
-				rs := g.run(c, s, p)
+				rs := g.run(b, c, s, p)
 				t2 := time.Now()
 				b.down(c, p)
 				down := time.Since(t2)
 				for i := range rs {
 					rs[i].rep = rep
-					b.r.Say("  %s %-18s %d: outage %7s, %3d failed, b after %6s, last %-4q (up %s, down %s)",
+					b.r.Say("  %s %-18s %d: outage %7s, %3d failed, b after %6s, last %-4q; load %5d of %5d failed %s (up %s, down %s)",
 						rs[i].scen.key, s.name, rep, ms(rs[i].outage), rs[i].failed, msOrNone(rs[i].toB),
-						rs[i].last, ms(up), ms(down))
+						rs[i].last, rs[i].load.failed, rs[i].load.made, rs[i].load.kinds, ms(up), ms(down))
 				}
 				all = append(all, rs...)
 			}
@@ -101,15 +133,17 @@ func (b *bench) scenarios(c *cluster, reps int) []result {
 	return all
 }
 
-// pair is one setup running on both web nodes, and the client polling.
+// pair is one setup running on both web nodes, the client polling and
+// the load.
 type pair struct {
 	a, b *instance
 	poll *lab.Client
+	load *lab.Load
 }
 
 // up starts s on a and b at once (b, with the lower priority, does not
 // keep the VIP even if it is first), waits for a to serve the VIP and b to
-// be a healthy backup, and starts the client.
+// be a healthy backup, and starts the client polling and the load.
 func (b *bench) up(c *cluster, s *setup) *pair {
 	p := &pair{a: b.start(s, c.a, []netip.Prefix{c.vip}, true), b: b.start(s, c.b, []netip.Prefix{c.vip}, false)}
 	url := "http://" + c.vip.Addr().String() + "/"
@@ -123,13 +157,17 @@ func (b *bench) up(c *cluster, s *setup) *pair {
 	b.await(p.b, 20*time.Second, "b to be a healthy backup", func() bool { return p.b.state() == "BACKUP" })
 	p.poll = lab.NewClient(c.client, url)
 	p.poll.Start()
+	p.load = lab.NewLoad(c.client, url)
+	p.load.Rate, p.load.Timeout = loadRate, loadTimeout
+	p.load.Start()
 	return p
 }
 
-// down stops the client and both nodes at once and removes any VIP left
-// behind.
+// down stops the client, the load and both nodes at once and removes any
+// VIP left behind.
 func (b *bench) down(c *cluster, p *pair) {
 	p.poll.Stop()
+	p.load.Stop()
 	done := make(chan struct{})
 	go func() { p.b.stop(); close(done) }()
 	p.a.stop()
@@ -181,7 +219,7 @@ func (b *bench) runKill(c *cluster, s *setup, p *pair) []result {
 	b.pause(scenKill.before)
 	t0 := b.signalNginx(c.a, syscall.SIGKILL)
 	b.pause(scenKill.window)
-	return []result{measure(scenKill, s, p.poll.Samples(), t0, time.Now())}
+	return []result{b.measure(scenKill, s, p, t0, time.Now())}
 }
 
 func (b *bench) runLoop(c *cluster, s *setup, p *pair) []result {
@@ -190,27 +228,30 @@ func (b *bench) runLoop(c *cluster, s *setup, p *pair) []result {
 	b.pause(crashGap)
 	t0 := b.signalNginx(c.a, syscall.SIGKILL)
 	b.pause(scenLoop.window)
-	return []result{measure(scenLoop, s, p.poll.Samples(), t0, time.Now())}
+	return []result{b.measure(scenLoop, s, p, t0, time.Now())}
 }
 
+// runHang measures before nginx is continued: the requests the hung one
+// holds at the end of the window count as failed once they time out.
 func (b *bench) runHang(c *cluster, s *setup, p *pair) []result {
 	b.pause(scenHang.before)
 	pid := c.a.nginxPID()
 	t0 := b.signalNginx(c.a, syscall.SIGSTOP)
 	b.pause(scenHang.window)
-	end := time.Now()
+	res := b.measure(scenHang, s, p, t0, time.Now())
 	syscall.Kill(-pid, syscall.SIGCONT)
-	return []result{measure(scenHang, s, p.poll.Samples(), t0, end)}
+	return []result{res}
 }
 
-func (b *bench) runLink(c *cluster, s *setup, p *pair) []result {
-	b.pause(scenLink.before)
+// runLink cuts the master's link for the window of sc, (d) or (g).
+func (b *bench) runLink(sc *scenario, c *cluster, s *setup, p *pair) []result {
+	b.pause(sc.before)
 	t0 := time.Now()
 	c.a.LinkDown()
-	b.pause(scenLink.window)
-	end := time.Now()
+	b.pause(sc.window)
+	res := b.measure(sc, s, p, t0, time.Now())
 	c.a.LinkUp()
-	return []result{measure(scenLink, s, p.poll.Samples(), t0, end)}
+	return []result{res}
 }
 
 // runStopStart stops the master's supervisor (e), then starts it again
@@ -220,17 +261,25 @@ func (b *bench) runStopStart(c *cluster, s *setup, p *pair) []result {
 	t0 := time.Now()
 	go p.a.stopSupervisor()
 	b.pause(scenStop.window)
-	e := measure(scenStop, s, p.poll.Samples(), t0, time.Now())
+	e := b.measure(scenStop, s, p, t0, time.Now())
 	p.a.stopSupervisor()
 	t1 := time.Now()
 	p.a = b.restart(p.a, []netip.Prefix{c.vip}, true)
 	b.pause(scenBack.window)
-	return []result{e, measure(scenBack, s, p.poll.Samples(), t1, time.Now())}
+	return []result{e, b.measure(scenBack, s, p, t1, time.Now())}
 }
 
-// measure cuts the samples of one scenario out of a run.
-func measure(sc *scenario, s *setup, all lab.Samples, t0, end time.Time) result {
-	res := result{scen: sc, setup: s, t0: t0, view: all.Between(t0.Add(-sc.before), end), toB: -1}
+// measure cuts one scenario out of the run of p, once the load's
+// requests that started before end have ended.
+func (b *bench) measure(sc *scenario, s *setup, p *pair, t0, end time.Time) result {
+	return measure(sc, s, p.poll.Samples(), p.load.Settled(end), t0, end)
+}
+
+// measure cuts the samples of one scenario out of a run: the polling
+// client's and the load's.
+func measure(sc *scenario, s *setup, all, load lab.Samples, t0, end time.Time) result {
+	res := result{scen: sc, setup: s, t0: t0, view: all.Between(t0.Add(-sc.before), end), toB: -1,
+		load: countLoad(load.Between(t0.Add(-sc.before), end))}
 	after := all.Between(t0, end)
 	res.outage = after.Outage()
 	res.failed = after.Failures()

@@ -24,26 +24,50 @@ const vrid = 51
 type setup struct {
 	key, name  string
 	keepalived bool
-	version    int
-	advert     string // keepalived's advert_int, in seconds
-	checkEvery int    // keepalived's vrrp_script interval, in seconds
+	version    int           // keepalived's VRRP version; vipvisor's is 3
+	advert     time.Duration // the advert interval
+	checkEvery int           // keepalived's vrrp_script interval, in seconds
+	listen     bool          // vipvisor holds nginx's listening socket (VIPVISOR_LISTEN)
 }
 
-var setups = []*setup{
-	{key: "vipvisor", name: "vipvisor"},
-	{key: "guides", name: "keepalived, guides", keepalived: true, version: 2, advert: "1", checkEvery: 2},
-	{key: "tuned", name: "keepalived, tuned", keepalived: true, version: 3, advert: "0.1", checkEvery: 1},
-}
+var (
+	setVipvisor = &setup{key: "vipvisor", name: "vipvisor", advert: 100 * time.Millisecond}
+	setListen   = &setup{key: "listen", name: "vipvisor, LISTEN", advert: 100 * time.Millisecond, listen: true}
+	setGuides   = &setup{key: "guides", name: "keepalived, guides", keepalived: true, version: 2, advert: time.Second, checkEvery: 2}
+	setTuned    = &setup{key: "tuned", name: "keepalived, tuned", keepalived: true, version: 3, advert: 100 * time.Millisecond, checkEvery: 1}
+	// The fast pair: tuned keepalived and vipvisor at the shortest advert
+	// interval VRRPv3 has, for scenario (g) and the resources.
+	setFast   = &setup{key: "fast", name: "vipvisor, 10 ms", advert: 10 * time.Millisecond}
+	setKAFast = &setup{key: "kafast", name: "keepalived, 10 ms", keepalived: true, version: 3, advert: 10 * time.Millisecond, checkEvery: 1}
+	// setups is every setup, in the tables' order.
+	setups = []*setup{setVipvisor, setListen, setGuides, setTuned, setFast, setKAFast}
+)
 
-// vipvisorSettings are vipvisor's settings in every run: VRRPv3 adverts
-// every 100ms, GET /health every 1s with a 200ms timeout, sick after two
-// failures. Everything else keeps its default.
+// vipvisorSettings are vipvisor's settings in every run: VRRPv3, GET
+// /health every 1s with a 200ms timeout, sick after two failures.
+// Everything else but the setup's advert interval keeps its default.
 var vipvisorSettings = []string{
-	"VIPVISOR_INTERFACE=" + lab.Iface, "VIPVISOR_VRID=" + strconv.Itoa(vrid),
-	"VIPVISOR_VERSION=3", "VIPVISOR_ADVERT_INTERVAL=100ms",
+	"VIPVISOR_INTERFACE=" + lab.Iface, "VIPVISOR_VRID=" + strconv.Itoa(vrid), "VIPVISOR_VERSION=3",
 	"VIPVISOR_CHECK_HTTP=http://127.0.0.1/health", "VIPVISOR_CHECK_INTERVAL=1s",
 	"VIPVISOR_CHECK_TIMEOUT=200ms", "VIPVISOR_CHECK_FALL=2",
 	"VIPVISOR_STATUS_ADDR=127.0.0.1:9797",
+}
+
+// env returns the settings of a vipvisor setup beyond vipvisorSettings.
+func (s *setup) env() []string {
+	env := []string{"VIPVISOR_ADVERT_INTERVAL=" + s.advert.String()}
+	if s.listen {
+		env = append(env, "VIPVISOR_LISTEN=:80")
+	}
+	return env
+}
+
+// advertWords is the advert interval as the tables say it: "100 ms".
+func (s *setup) advertWords() string {
+	if s.advert >= time.Second {
+		return fmt.Sprintf("%g s", s.advert.Seconds())
+	}
+	return fmt.Sprintf("%d ms", s.advert.Milliseconds())
 }
 
 // node is a web node of a lab: nginx answering the node's name.
@@ -103,7 +127,6 @@ func (b *bench) startSupervisor(in *instance, vips []netip.Prefix, first bool) {
 		b.startVipvisor(in, "VIPVISOR_VIPS="+joinPrefixes(vips), "VIPVISOR_PRIORITY="+strconv.Itoa(in.n.prio))
 		return
 	}
-	os.Remove(kaStateFile(in.n, vrid))
 	b.startKeepalived(in, keepalivedConf(in.s, in.n, vips, first))
 }
 
@@ -111,18 +134,15 @@ func (b *bench) startSupervisor(in *instance, vips []netip.Prefix, first bool) {
 // vipvisorSettings, then env, as its settings.
 func (b *bench) startVipvisor(in *instance, env ...string) {
 	cmd := in.n.Command(b.vipvisor, "--", b.nginx, "-c", in.n.conf)
-	cmd.Env = append(append(progrun.CleanEnv(), vipvisorSettings...), env...)
+	cmd.Env = append(append(append(progrun.CleanEnv(), vipvisorSettings...), in.s.env()...), env...)
 	b.startProcess(in, cmd)
 }
 
-// startKeepalived runs keepalived's VRRP process on in's node with conf,
-// its check script and a notify script that writes the state each
-// vrrp_instance enters to its kaStateFile.
+// startKeepalived runs keepalived's VRRP process on in's node with conf
+// and its check script.
 func (b *bench) startKeepalived(in *instance, conf string) {
 	n := in.n
 	path := filepath.Join(n.dir, "keepalived.conf")
-	b.writeFile(filepath.Join(n.dir, "notify.sh"),
-		fmt.Sprintf("#!/bin/sh\necho \"$3\" > \"%s/ka-$2.state\"\n", n.dir), 0o755)
 	b.writeFile(filepath.Join(n.dir, "check.sh"), b.checkScript(), 0o755)
 	b.writeFile(path, conf, 0o644)
 	b.startProcess(in, n.Command(b.keepalived, "-n", "-l", "-P", "-f", path,
@@ -136,10 +156,11 @@ func (b *bench) startProcess(in *instance, cmd *exec.Cmd) {
 	}
 }
 
-// kaStateFile is where keepalived's notify script writes the state of its
-// vrrp_instance VI_<id>.
-func kaStateFile(n *node, id int) string {
-	return filepath.Join(n.dir, fmt.Sprintf("ka-VI_%d.state", id))
+// kaStates returns the state keepalived last entered for each of its
+// vrrp_instances, by name, as its log says.
+func (in *instance) kaStates() map[string]string {
+	b, _ := os.ReadFile(in.logf)
+	return lab.KeepalivedStates(string(b))
 }
 
 // checkScript is the check users of the guides write: is anything
@@ -172,7 +193,7 @@ func keepalivedInstance(w *strings.Builder, s *setup, n *node, id int, vips []ne
 	}
 	fmt.Fprintf(w, "vrrp_instance VI_%d {\n\tversion %d\n\tstate %s\n\tinterface %s\n\tvirtual_router_id %d\n",
 		id, s.version, state, lab.Iface, id)
-	fmt.Fprintf(w, "\tpriority %d\n\tadvert_int %s\n\tnotify %s\n", n.prio, s.advert, filepath.Join(n.dir, "notify.sh"))
+	fmt.Fprintf(w, "\tpriority %d\n\tadvert_int %g\n", n.prio, s.advert.Seconds())
 	w.WriteString("\ttrack_script {\n\t\tchk_nginx\n\t}\n\tvirtual_ipaddress {\n")
 	for _, v := range vips {
 		fmt.Fprintf(w, "\t\t%s\n", v)
@@ -181,12 +202,11 @@ func keepalivedInstance(w *strings.Builder, s *setup, n *node, id int, vips []ne
 }
 
 // state returns the VRRP state the instance reports: vipvisor's /status,
-// keepalived's notify script. A vipvisor whose child is not healthy yet
-// reports "STARTING".
+// keepalived's log. A vipvisor whose child is not healthy yet reports
+// "STARTING".
 func (in *instance) state() string {
 	if in.s.keepalived {
-		b, _ := os.ReadFile(kaStateFile(in.n, vrid))
-		return strings.TrimSpace(string(b))
+		return in.kaStates()[fmt.Sprintf("VI_%d", vrid)]
 	}
 	st, ok := in.status()
 	if !ok {

@@ -17,6 +17,10 @@ type summary struct {
 	medOutage, maxOutage time.Duration
 	medToEnd, maxToEnd   bool // that run's outage lasted to the window's end
 	medFailed, maxFailed int
+	// the load's failed requests: median and worst run, and the
+	// failures of the worst by kind.
+	medLoad, maxLoad int
+	worstKinds       string
 	// toB: the median and worst time to b's first answer, over the runs
 	// in which b answered (bRuns of them).
 	medToB, maxToB time.Duration
@@ -51,17 +55,22 @@ func summarize1(sc *scenario, s *setup, runs []result) summary {
 	med, worst := runs[(len(runs)-1)/2], runs[len(runs)-1]
 	sm.medOutage, sm.medToEnd = medianDuration(outages(runs)), med.toEnd
 	sm.maxOutage, sm.maxToEnd = worst.outage, worst.toEnd
-	var failed []int
+	var failed, load []int
 	var toB []time.Duration
 	lasts := map[string]int{}
 	for _, r := range runs {
 		failed = append(failed, r.failed)
+		load = append(load, r.load.failed)
+		if r.load.failed >= sm.maxLoad {
+			sm.maxLoad, sm.worstKinds = r.load.failed, r.load.kinds
+		}
 		if r.toB >= 0 {
 			toB = append(toB, r.toB)
 		}
 		lasts[r.last]++
 	}
 	sm.medFailed, sm.maxFailed = medianInt(failed), slices.Max(failed)
+	sm.medLoad = medianInt(load)
 	sm.bRuns = len(toB)
 	if len(toB) > 0 {
 		sm.medToB, sm.maxToB = medianDuration(toB), slices.Max(toB)
