@@ -1,12 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipvisor/vipvisor/internal/lab"
+	"github.com/vipvisor/vipvisor/supervisor"
 )
 
 // VIPVISOR_LISTEN: vipvisor holds nginx's listening socket, so that while
@@ -162,5 +169,74 @@ func TestListenRefusedForAnAddressNginxDoesNotListenOn(t *testing.T) {
 	}
 	if a.hasVIP() {
 		t.Error("the VIP was added")
+	}
+}
+
+// TestHeldSocketAnswersAfterTheVIPLeft: a request nginx is answering on a
+// held socket when the VIP moves away (a planned stop, a preempting
+// peer) still gets its answer out. The
+// kernel drops what a socket sends from an address the node no longer
+// has, unless the socket is transparent, and the client would wait until
+// it timed out.
+func TestHeldSocketAnswersAfterTheVIPLeft(t *testing.T) {
+	l := lab.New(t, netip.MustParsePrefix("10.77.5.0/24"))
+	a, c := l.AddNode("a", l.Host(11)), l.AddNode("c", l.Host(20))
+	vip := l.Host(100)
+	a.Run("ip", "addr", "add", vip.String(), "dev", a.Iface)
+	var ls *supervisor.Listeners
+	if err := a.Do(func() (err error) {
+		var addrs supervisor.ListenAddrs
+		if err = addrs.Decode(vip.Addr().String() + ":8082"); err == nil {
+			ls, err = supervisor.OpenListeners(addrs)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	// The child's side: a socket accepted from the held one, as nginx's
+	// workers do.
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		fd := int(ls.Files()[0].Fd())
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, 5000); err != nil {
+			close(accepted)
+			return
+		}
+		nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+		if err != nil {
+			close(accepted)
+			return
+		}
+		conn, err := net.FileConn(os.NewFile(uintptr(nfd), "accepted"))
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- conn
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client, err := c.DialContext(ctx, "tcp", vip.Addr().String()+":8082")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, ok := <-accepted
+	if !ok {
+		t.Fatal("nothing accepted")
+	}
+	defer server.Close()
+
+	a.Run("ip", "addr", "del", vip.String(), "dev", a.Iface)
+	if _, err := server.Write([]byte("answer")); err != nil {
+		t.Fatalf("write after the VIP left: %v", err)
+	}
+	client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 16)
+	n, err := client.Read(buf)
+	if string(buf[:n]) != "answer" {
+		t.Errorf("the client read %q, %v; want the answer sent after the VIP left", buf[:n], err)
 	}
 }

@@ -152,6 +152,9 @@ func listenTCP(a netip.AddrPort) (*os.File, error) {
 	if err == nil && family == unix.AF_INET6 {
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
 	}
+	if err == nil {
+		err = setTransparent(fd, family)
+	}
 	if err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("setsockopt", err)
@@ -181,6 +184,22 @@ func listenTCP(a netip.AddrPort) (*os.File, error) {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	return f, nil
+}
+
+// setTransparent lets the connections a held socket accepts send from an
+// address the node no longer has. When the VIP moves away (a hand-over,
+// a preempting peer), the requests nginx is answering on it would
+// otherwise have their replies dropped by the kernel, which refuses a
+// source address that is not local, and the clients wait until they
+// time out; with it the answers go out, and only the client's next
+// packet meets the new master. It changes nothing about what the
+// socket receives: that would take TPROXY rules. It needs
+// CAP_NET_ADMIN, which vipvisor has to manage the VIPs anyway.
+func setTransparent(fd, family int) error {
+	if family == unix.AF_INET6 {
+		return unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_TRANSPARENT, 1)
+	}
+	return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_TRANSPARENT, 1)
 }
 
 // Addrs returns the held addresses, in the order of Files.
