@@ -55,8 +55,10 @@ func TestMeasureAndSummarize(t *testing.T) {
 		return measure(scenKill, setVipvisor, all, nil, t0, t0.Add(time.Hour))
 	}
 	r := mk("axxxbbb")
-	if r.outage != 30*time.Millisecond || r.failed != 3 || r.toB != 40*time.Millisecond || r.last != "b" || r.toEnd {
-		t.Errorf("measure = outage %v failed %d toB %v last %q toEnd %v, want 30ms 3 40ms b false",
+	// b's first answer arrived 41ms after the fault: started at 40ms, it
+	// took 1ms.
+	if r.outage != 30*time.Millisecond || r.failed != 3 || r.toB != 41*time.Millisecond || r.last != "b" || r.toEnd {
+		t.Errorf("measure = outage %v failed %d toB %v last %q toEnd %v, want 30ms 3 41ms b false",
 			r.outage, r.failed, r.toB, r.last, r.toEnd)
 	}
 	if len(r.view) != 12 {
@@ -91,12 +93,19 @@ func TestMeasureLoad(t *testing.T) {
 	load := samples(t0.Add(-510*time.Millisecond), "x"+strings.Repeat("a", 50)+"xaxx"+"a"+"xx")
 	load[51].Err = &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	end := load[len(load)-2].At
+	// b answered the request that started at +10 ms a second later, its
+	// SYN lost, and the one of +40 ms at once: b served from +41 ms.
+	load[52].Body, load[52].Took = "b", time.Second
+	load[55].Body = "b"
 	r := measure(scenKill, setListen, nil, load, t0, end)
-	if r.load.made != 55 || r.load.failed != 3 || r.load.kinds != "!error×2 !refused×1" {
-		t.Errorf("load = %+v, want 55 made, 3 failed: !error×2 !refused×1", r.load)
+	if r.toB != 41*time.Millisecond {
+		t.Errorf("toB = %v, want 41ms, b's first answer to arrive", r.toB)
+	}
+	if r.load.made != 55 || r.load.failed != 3 || r.load.kinds != "!error×2 (+20…+30 ms) !refused×1 (+0 ms)" {
+		t.Errorf("load = %+v, want 55 made, 3 failed: !error×2 (+20…+30 ms) !refused×1 (+0 ms)", r.load)
 	}
 	sm := summarize([]result{r, measure(scenKill, setListen, nil, load[:52], t0, end)})[0]
-	if sm.medLoad != 2 || sm.maxLoad != 3 || sm.worstKinds != "!error×2 !refused×1" {
+	if sm.medLoad != 2 || sm.maxLoad != 3 || sm.worstKinds != "!error×2 (+20…+30 ms) !refused×1 (+0 ms)" {
 		t.Errorf("summary: load median %d worst %d (%s), want 2, 3 (!error×2 !refused×1)", sm.medLoad, sm.maxLoad, sm.worstKinds)
 	}
 }

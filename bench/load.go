@@ -25,16 +25,24 @@ const (
 // loadCount is what the load saw in one scenario.
 type loadCount struct {
 	made, failed int
-	kinds        string // the failures by kind, most first: "!refused×12 !reset×1"
+	// kinds are the failures by kind, most first, with when the first
+	// and last of each started, from t0: "!refused×12 (+1…+14 ms) !reset×1 (+0 ms)".
+	kinds string
 }
 
-func countLoad(ss lab.Samples) loadCount {
+func countLoad(ss lab.Samples, t0 time.Time) loadCount {
 	c := loadCount{made: len(ss)}
 	byKind := map[string]int{}
+	first, last := map[string]time.Duration{}, map[string]time.Duration{}
 	for _, s := range ss {
 		if !s.OK() {
 			c.failed++
-			byKind[s.Who()]++
+			k, at := s.Who(), s.At.Sub(t0)
+			if byKind[k] == 0 {
+				first[k] = at
+			}
+			byKind[k]++
+			last[k] = at
 		}
 	}
 	kinds := slices.SortedFunc(maps.Keys(byKind), func(x, y string) int {
@@ -42,7 +50,11 @@ func countLoad(ss lab.Samples) loadCount {
 	})
 	parts := make([]string, len(kinds))
 	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s×%d", k, byKind[k])
+		when := fmt.Sprintf("%+d ms", first[k].Milliseconds())
+		if byKind[k] > 1 {
+			when = fmt.Sprintf("%+d…%+d ms", first[k].Milliseconds(), last[k].Milliseconds())
+		}
+		parts[i] = fmt.Sprintf("%s×%d (%s)", k, byKind[k], when)
 	}
 	c.kinds = strings.Join(parts, " ")
 	return c

@@ -189,8 +189,11 @@ func (rep *report) targetTable(w io.Writer, sums []summary) {
 			len(e.runs) > 0 && e.maxFailed == 0 && e.maxLoad == 0, e)
 	}
 	g, gk := get(scenFast, setFast), get(scenFast, setKAFast)
-	row("(g) link cut at 10 ms adverts: outage ≤ 50 ms", fmt.Sprintf("worst %s; median %s vs keepalived's %s",
-		ms(g.maxOutage), ms(g.medOutage), ms(gk.medOutage)), len(g.runs) > 0 && !g.maxToEnd && g.maxOutage <= 50*time.Millisecond, g, gk)
+	// The poller cannot time a failover shorter than its timeout: its
+	// request in flight at the cut is lost with the link. b's first
+	// answer, of the load's requests too, can.
+	row("(g) link cut at 10 ms adverts: b serving ≤ 50 ms after the cut", fmt.Sprintf("worst %s (in %d of %d runs); median %s vs keepalived's %s",
+		ms(g.maxToB), g.bRuns, len(g.runs), ms(g.medToB), ms(gk.medToB)), g.bRuns == len(g.runs) && g.maxToB <= 50*time.Millisecond, g, gk)
 	use := map[*setup]usage{}
 	for _, u := range rep.res {
 		use[u.setup] = u

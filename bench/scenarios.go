@@ -79,7 +79,9 @@ type result struct {
 	outage time.Duration
 	toEnd  bool
 	failed int
-	// toB is how long after t0 node b first answered, -1 if it did not.
+	// toB is how long after t0 the first answer from node b arrived, of
+	// the requests of the poller and the load that started at t0 or
+	// later; -1 if none did.
 	toB  time.Duration
 	last string // who answered the last request
 }
@@ -279,7 +281,7 @@ func (b *bench) measure(sc *scenario, s *setup, p *pair, t0, end time.Time) resu
 // client's and the load's.
 func measure(sc *scenario, s *setup, all, load lab.Samples, t0, end time.Time) result {
 	res := result{scen: sc, setup: s, t0: t0, view: all.Between(t0.Add(-sc.before), end), toB: -1,
-		load: countLoad(load.Between(t0.Add(-sc.before), end))}
+		load: countLoad(load.Between(t0.Add(-sc.before), end), t0)}
 	after := all.Between(t0, end)
 	res.outage = after.Outage()
 	res.failed = after.Failures()
@@ -287,10 +289,12 @@ func measure(sc *scenario, s *setup, all, load lab.Samples, t0, end time.Time) r
 		res.last = after[len(after)-1].Who()
 		res.toEnd = !after[len(after)-1].OK()
 	}
-	for _, x := range after {
-		if x.Who() == "b" {
-			res.toB = x.At.Sub(t0)
-			break
+	// By arrival, not by start: a request whose SYN was lost in the
+	// failover and that b answered a second later does not say b served
+	// from the moment it started.
+	for _, x := range append(after, load.Between(t0, end)...) {
+		if at := x.At.Add(x.Took).Sub(t0); x.Who() == "b" && (res.toB < 0 || at < res.toB) {
+			res.toB = at
 		}
 	}
 	return res
