@@ -1,7 +1,9 @@
 // Command bench is `make bench`: it compares vipvisor with keepalived 2.2
 // (as the guides set it up, and tuned) on the project's namespace lab,
-// with real nginx. A client polls the VIP every 10ms with a 100ms timeout
-// while faults are injected on the master; it also measures each
+// with real nginx. A client polls the VIP every 10ms with a 100ms timeout,
+// and a load asks it 2,000 times a second with a 2s timeout, while faults
+// are injected on the master; vipvisor runs with and without
+// VIPVISOR_LISTEN, and scenario (g) at 10ms adverts. It also measures each
 // supervisor's memory and idle CPU, and how long a new master takes to
 // install and announce 1, 50 and 200 VIPs, and the idle cost of holding
 // 1, 10 and 50 virtual routers (-instances; -instances-only measures just
@@ -11,7 +13,7 @@
 //
 // Usage:
 //
-//	bench [-reps 5] [-idle 60s] [-instances 1,10,50] [-instances-idle 30s] [-instances-only]
+//	bench [-reps 5] [-idle 45s] [-instances 1,10,50] [-instances-idle 20s] [-instances-only]
 //	      [-scenarios a,b,c,d,e+f,g] [-vipvisor bin/vipvisor] [-out bench]
 //
 // -scenarios runs only the named groups of scenarios and skips the
@@ -45,9 +47,9 @@ type bench struct {
 func main() {
 	vipvisor := flag.String("vipvisor", "bin/vipvisor", "the vipvisor binary to run (make build)")
 	reps := flag.Int("reps", 5, "repetitions of each scenario for each setup")
-	idle := flag.Duration("idle", 60*time.Second, "how long to measure idle CPU")
+	idle := flag.Duration("idle", 45*time.Second, "how long to measure idle CPU")
 	instances := flag.String("instances", defaultRouterCounts, "numbers of virtual routers to measure idle cost for, comma-separated (empty: none)")
-	instancesIdle := flag.Duration("instances-idle", 30*time.Second, "how long to measure each number of virtual routers")
+	instancesIdle := flag.Duration("instances-idle", 20*time.Second, "how long to measure each number of virtual routers")
 	instancesOnly := flag.Bool("instances-only", false, "measure only the idle cost by number of virtual routers; replace its section of results.md")
 	only := flag.String("scenarios", "", "run only these groups of scenarios (of a, b, c, d, e+f, g), comma-separated, and no other part")
 	out := flag.String("out", "bench", "directory for results.md and the pictures")

@@ -95,7 +95,7 @@ func (rep *report) markdown(w io.Writer, sums []summary) {
 		"whether or not the earlier ones have ended), every other request over a kept-alive connection and the rest each over a new one, "+
 		"with a %v timeout; its failed requests are counted from the start of the picture (500 ms before the fault; "+
 		"for (b), 2.5 s, so both crashes) to the end of the window. "+
-		"%d repetitions per scenario and setup, %d for (b), (c) and (d), whose figures varied little from run to run; setups alternating run by run.\n\n",
+		"%d repetitions per scenario and setup, %d for (b), (c) and (d) and for the keepalived setups, whose figures have varied little from run to run; setups alternating run by run.\n\n",
 		loadRate, loadTimeout, rep.reps, min(rep.reps, convergedReps))
 	rep.outageTable(w, sums)
 	rep.targetTable(w, sums)
