@@ -28,13 +28,11 @@ const maxBody = 1 << 20
 // holds no thread, and no namespace file, per connection.
 func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	ap, err := netip.ParseAddrPort(addr)
-	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
+	// A zone names an interface, which only the namespace can resolve.
+	if err != nil || ap.Addr().Zone() != "" || (network != "tcp" && network != "tcp4" && network != "tcp6") {
 		return n.dialInside(ctx, network, addr)
 	}
-	family, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()})
-	if ap.Addr().Unmap().Is6() {
-		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-	}
+	family, sa := socketAddr(ap)
 	var fd int
 	if err := n.Do(func() (err error) {
 		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
@@ -48,6 +46,15 @@ func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn,
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	return net.FileConn(f)
+}
+
+// socketAddr returns the family and socket address of ap, which has no
+// zone.
+func socketAddr(ap netip.AddrPort) (int, unix.Sockaddr) {
+	if a := ap.Addr(); a.Is4() || a.Is4In6() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
+	}
+	return unix.AF_INET6, &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 }
 
 // connect connects the non-blocking socket f to sa, waiting on the
