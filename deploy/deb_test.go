@@ -151,8 +151,8 @@ func TestDeb(t *testing.T) {
 		}
 		// With -trimpath the toolchain does not record -ldflags, so the
 		// stamped version is checked by asking the binary.
-		if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
-			t.Errorf("built with %v; want CGO_ENABLED=0 and -trimpath, as make build does", settings)
+		if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" || settings["-tags"] != "nethttpomithttp2" {
+			t.Errorf("built with %v; want CGO_ENABLED=0, -trimpath and -tags nethttpomithttp2, as make build does", settings)
 		}
 		out, err := exec.Command(bin, "version").Output()
 		if err != nil {

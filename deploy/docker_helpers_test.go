@@ -317,7 +317,7 @@ func (d *dockerd) logTail(n int) string {
 func imageVipvisor(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "vipvisor")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=deploy-test", "-o", bin, "../cmd/vipvisor")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "nethttpomithttp2", "-ldflags", "-s -w -X main.version=deploy-test", "-o", bin, "../cmd/vipvisor")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
