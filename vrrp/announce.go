@@ -36,6 +36,51 @@ type arpAnnouncer struct {
 	// kernel's packet_release), 5-15ms measured, and the frames are
 	// queued by then, so Announce does not wait for it.
 	closing sync.WaitGroup
+
+	mu    sync.Mutex
+	early *earlyRound // the first round, sent VIP by VIP as each is added
+}
+
+// earlyRound is a first round of announcements under way: First sends it
+// for each VIP as soon as vipSet.Add has added it, so that the last of
+// many VIPs is not announced only after every other one was added and
+// announced; the next Announce sends the rest and leaves out what went.
+type earlyRound struct {
+	conn *packet.Conn
+	mac  net.HardwareAddr
+	sent map[netip.Addr]bool
+}
+
+// First sends one round of announcements for vip at once, on a socket
+// kept for the Announce that follows; that Announce then sends vip one
+// round less. A failure is left to Announce, which sends vip every round.
+func (a *arpAnnouncer) First(vip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.early == nil {
+		conn, mac, err := a.open(false)
+		if err != nil {
+			a.log.Debug("announcing VIPs as they are added: socket", "iface", a.ifname, "err", err)
+			return
+		}
+		a.early = &earlyRound{conn: conn, mac: mac, sent: map[netip.Addr]bool{}}
+	}
+	frames, err := announcements(a.early.mac, a.early.mac, []netip.Addr{vip})
+	if err != nil {
+		return
+	}
+	if _, err := a.send(a.early.conn, frames, 1); err == nil {
+		a.early.sent[vip] = true
+	}
+}
+
+// takeEarly returns the first round under way, if any, and ends it.
+func (a *arpAnnouncer) takeEarly() *earlyRound {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.early
+	a.early = nil
+	return e
 }
 
 // newARPAnnouncer returns an arpAnnouncer for the addresses vips on ifname. It
@@ -56,6 +101,9 @@ func newARPAnnouncer(ifname string, vips []netip.Addr, log *slog.Logger) *arpAnn
 // Close waits for the sockets of past announcements to be closed and
 // releases the namespace handle.
 func (a *arpAnnouncer) Close() error {
+	if e := a.takeEarly(); e != nil {
+		e.conn.Close()
+	}
 	a.closing.Wait()
 	if a.nsErr != nil {
 		return nil
@@ -86,23 +134,48 @@ func (a *arpAnnouncer) Close() error {
 // counts the failures. Unlike arp.Dial, it does not need an IPv4 address on
 // the interface: it builds the frames itself and only needs a raw socket.
 func (a *arpAnnouncer) Announce(rounds int) error {
+	early := a.takeEarly()
 	if rounds <= 0 || len(a.vips) == 0 {
+		if early != nil {
+			a.closing.Go(func() { early.conn.Close() })
+		}
 		return nil
 	}
-	conn, mac, err := a.open(false)
-	if err != nil {
-		return err
+	var conn *packet.Conn
+	var mac net.HardwareAddr
+	if early != nil {
+		conn, mac = early.conn, early.mac
+	} else {
+		var err error
+		if conn, mac, err = a.open(false); err != nil {
+			return err
+		}
 	}
 	defer a.closing.Go(func() { conn.Close() })
-	frames, err := announcements(mac, mac, a.vips)
+	// The VIPs First announced as they were added have had their first
+	// round.
+	var rest []netip.Addr
+	for _, vip := range a.vips {
+		if early == nil || !early.sent[vip] {
+			rest = append(rest, vip)
+		}
+	}
+	first, err := announcements(mac, mac, rest)
+	if err == nil {
+		var all [][]byte
+		if all, err = announcements(mac, mac, a.vips); err == nil {
+			first = append(first, slices.Concat(slices.Repeat([][][]byte{all}, rounds-1)...)...)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("vrrp: announce on %s: %w", a.ifname, err)
 	}
-	total, err := a.send(conn, frames, rounds)
+	total, err := a.send(conn, first, 1)
 	if err != nil {
 		return err
 	}
-	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", total)
+	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", total,
+		"sent_as_added", len(a.vips)-len(rest))
 	return nil
 }
 

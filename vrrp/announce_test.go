@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,7 +174,13 @@ func TestAnnounceOnTheWire(t *testing.T) {
 	if err := ann.Announce(rounds); err != nil {
 		t.Fatal(err)
 	}
-	lines := annTshark(t, wait())
+	annCheck(t, annTshark(t, wait()), a.MAC, vips, rounds)
+}
+
+// annCheck checks that tshark's lines are the request and the reply
+// form of the announcement of each VIP, rounds times each.
+func annCheck(t *testing.T, lines []string, mac net.HardwareAddr, vips []netip.Prefix, rounds int) {
+	t.Helper()
 	t.Logf("tshark, first frames:\n%s", strings.Join(lines[:min(2, len(lines))], "\n"))
 	got := map[string]int{}
 	for _, line := range lines {
@@ -189,13 +196,60 @@ func TestAnnounceOnTheWire(t *testing.T) {
 		vip := p.Addr().String()
 		// eth.src, eth.dst, opcode, sender MAC, sender IP, target MAC,
 		// target IP, gratuitous.
-		req := strings.Join([]string{a.MAC.String(), bcast, "1", a.MAC.String(), vip, bcast, vip, "1"}, ",")
-		rep := strings.Join([]string{a.MAC.String(), bcast, "2", a.MAC.String(), vip, a.MAC.String(), vip, "1"}, ",")
+		req := strings.Join([]string{mac.String(), bcast, "1", mac.String(), vip, bcast, vip, "1"}, ",")
+		rep := strings.Join([]string{mac.String(), bcast, "2", mac.String(), vip, mac.String(), vip, "1"}, ",")
 		want[req], want[rep] = rounds, rounds
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("frames and their counts (-want +got):\n-%v\n+%v", want, got)
 	}
+}
+
+// TestAnnounceAsAdded: wired as an instance wires them, Add announces each
+// VIP once as soon as it is on the interface, without waiting for the
+// others, and the Announce that follows sends the rounds left, so that
+// every VIP still gets exactly its rounds.
+func TestAnnounceAsAdded(t *testing.T) {
+	t.Parallel()
+	l, a := vipLab(t)
+	vips := vipPrefixes("10.77.0.100/32", "10.77.0.101/32", "10.77.0.102/32")
+	v := vipNew(t, a, vips...)
+	ann := annNew(t, a, vips)
+	v.added = ann.First
+	const rounds = 3
+	// Frames sent, as the interface counts them: nothing else sends in
+	// the node's namespace meanwhile.
+	sent := func(step string, f func() error) int {
+		t.Helper()
+		before := annTxPackets(t, a)
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		return annTxPackets(t, a) - before
+	}
+	wait := annCapture(t, l, a.MAC, 2*len(vips))
+	if n := sent("Add", v.Add); n != 2*len(vips) {
+		t.Errorf("Add sent %d frames, want one round, %d", n, 2*len(vips))
+	}
+	annCheck(t, annTshark(t, wait()), a.MAC, vips, 1)
+	if n := sent("Announce", func() error { return ann.Announce(rounds) }); n != (rounds-1)*2*len(vips) {
+		t.Errorf("Announce(%d) after Add sent %d frames, want the %d rounds left, %d", rounds, n, rounds-1, (rounds-1)*2*len(vips))
+	}
+	// Nothing is left over for the next Announce: it sends every round.
+	if n := sent("Announce again", func() error { return ann.Announce(rounds) }); n != rounds*2*len(vips) {
+		t.Errorf("a second Announce(%d) sent %d frames, want %d", rounds, n, rounds*2*len(vips))
+	}
+}
+
+// annTxPackets returns how many frames the node's eth0 has sent.
+func annTxPackets(t *testing.T, n *lab.Node) int {
+	t.Helper()
+	out := n.Run("cat", "/sys/class/net/"+n.Iface+"/statistics/tx_packets")
+	c, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("tx_packets %q: %v", out, err)
+	}
+	return c
 }
 
 // annNeighMAC returns the MAC address of the node's neighbour entry for

@@ -122,9 +122,13 @@ func openInstance(cfg *Config, log *slog.Logger) (*instance, error) {
 		return nil, err
 	}
 	conn.SetPrimary(primary.Addr())
-	var arp announcer = newARPAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+	var arp announcer
 	if cfg.IPv6() {
 		arp = newNDAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+	} else {
+		a := newARPAnnouncer(cfg.Interface, cfg.VIPS.Addrs(), log)
+		addrs.added = a.First
+		arp = a
 	}
 	return newInstance(cfg, conn, addrs, arp, log), nil
 }

@@ -64,6 +64,11 @@ type vipSet struct {
 	// between LinkUp at start-up and Watch.
 	lease leaseState // see SetLease
 
+	// added, if set, is called with each VIP Add has added, at once:
+	// the announcer's First, so that a VIP is announced as soon as it is
+	// on the interface.
+	added func(netip.Addr)
+
 	mu        sync.Mutex
 	upKnown   bool
 	up        bool
@@ -140,6 +145,10 @@ func (v *vipSet) Add() error {
 		err := v.h.AddrReplace(v.link, v.leased(v.netlinkAddr(p)))
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("vrrp: add %s on %s: %w", p, v.ifname, err))
+			continue
+		}
+		if v.added != nil {
+			v.added(p.Addr())
 		}
 	}
 	v.startRenewal()
