@@ -234,15 +234,22 @@ func (rep *report) resourceTable(w io.Writer) {
 		"Memory is the sum of VmRSS of the supervisor's processes (vipvisor: itself and its guard; keepalived: its parent and VRRP child; no checker runs with `-P`), "+
 		"and the sum of their PSS, which counts the pages two processes of one binary share once, "+
 		"and of their anonymous memory (Pss_Anon: heap and stacks, the part that is theirs alone); "+
-		"nginx not counted in either. CPU is utime+stime from /proc/PID/stat over the period, in % of one core; "+
+		"nginx not counted in either. Memory is read of vipvisor and tuned keepalived only, once the others have stopped: "+
+		"PSS would share a binary's pages among setups of the same binary running at once. CPU is utime+stime from /proc/PID/stat over the period, in % of one core; "+
 		"\"with check\" adds the CPU time of the children the supervisor reaped (keepalived's check script: sh, ss, grep), "+
 		"since vipvisor's HTTP probe runs inside its own process.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| setup | advert | processes | resident (RSS) | proportional (PSS) | anonymous | CPU, own | CPU, with check |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	mib := func(kib int64) string {
+		if kib == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+	}
 	for _, u := range rep.res {
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f MiB | %.1f MiB | %.1f MiB | %.2f%% | %.2f%% |\n", u.setup.name, u.setup.advertWords(), u.procs,
-			float64(u.rss)/1024, float64(u.pss)/1024, float64(u.anon)/1024, u.own, u.all)
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %.2f%% | %.2f%% |\n", u.setup.name, u.setup.advertWords(), u.procs,
+			mib(u.rss), mib(u.pss), mib(u.anon), u.own, u.all)
 	}
 	fmt.Fprintln(w)
 }
@@ -257,7 +264,7 @@ func (rep *report) announceTable(w io.Writer) {
 		"**All announced** is the time from the new master's first VRRP advert to the first gratuitous ARP of the last VIP to get one; "+
 		"**burst over**, to the last gratuitous ARP of the first burst (both send the second 5 s later). "+
 		"Both send the advert before adding the VIPs. Median of the runs; the worst in parentheses. "+
-		"tcpdump captures with a 32 MiB buffer, and a run whose capture dropped frames (its closing statistics) is run again, not counted: "+
+		"tcpdump captures with a 32 MiB buffer and a snapshot length of 1,024 bytes, and a run whose capture dropped frames (its closing statistics) is run again, not counted: "+
 		"**left out** says how many were.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| VIPs | setup | all announced | burst over | addresses in the advert | VIPs never announced | runs left out |")

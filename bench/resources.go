@@ -39,12 +39,41 @@ func (b *bench) resources(idle time.Duration) []usage {
 		ins = append(ins, in)
 	}
 	out := b.idleUsage(ins, idle)
+	// PSS divides a page among all the processes that map it, those of
+	// another setup of the same binary too: with three keepalived setups
+	// running, each would count a third of keepalived's pages. So memory
+	// is read of the compared pair, vipvisor and tuned keepalived, once
+	// every other setup has stopped, and not of the others.
+	for i, in := range ins {
+		if !memoryMeasured(in.s) {
+			in.stop()
+			out[i].rss, out[i].pss, out[i].anon = 0, 0, 0
+		}
+	}
+	for i, in := range ins {
+		if memoryMeasured(in.s) {
+			out[i].rss, out[i].pss, out[i].anon = memory(in.pids())
+		}
+	}
 	for i, u := range out {
 		b.r.Say("  %-19s %d process(es), RSS %d KiB, PSS %d KiB, anonymous %d KiB, CPU %.2f%% (%.2f%% with check scripts)",
 			u.setup.name, u.procs, u.rss, u.pss, u.anon, u.own, u.all)
 		ins[i].stop()
 	}
 	return out
+}
+
+// memoryMeasured says whether the resources part reads the memory of s.
+func memoryMeasured(s *setup) bool { return s == setVipvisor || s == setTuned }
+
+// memory sums VmRSS, Pss and Pss_Anon of pids, in KiB.
+func memory(pids []int) (rss, pss, anon int64) {
+	for _, pid := range pids {
+		rss += rssKiB(pid)
+		pss += pssKiB(pid)
+		anon += anonKiB(pid)
+	}
+	return rss, pss, anon
 }
 
 // idleUsage lets the start-up work of ins (first probes, gratuitous ARPs)
@@ -64,11 +93,7 @@ func (b *bench) idleUsage(ins []*instance, idle time.Duration) []usage {
 	for i, in := range ins {
 		after := sumStat(pids[i])
 		u := usage{setup: in.s, procs: len(pids[i])}
-		for _, pid := range pids[i] {
-			u.rss += rssKiB(pid)
-			u.pss += pssKiB(pid)
-			u.anon += anonKiB(pid)
-		}
+		u.rss, u.pss, u.anon = memory(pids[i])
 		u.own = cpuPercent(after.own-before[i].own, took)
 		u.all = cpuPercent(after.own+after.children-before[i].own-before[i].children, took)
 		out[i] = u
