@@ -62,7 +62,7 @@ demo: build
 	$(GO) build -o bin/vipvisor-demo ./demo
 	bin/vipvisor-demo -vipvisor bin/vipvisor
 
-## bench: vipvisor against keepalived 2.2 in the namespace lab; writes bench/results.md and bench/scenario-*.svg (root; installs keepalived, nginx and tcpdump if missing; about 14 minutes)
+## bench: vipvisor against keepalived 2.2 in the namespace lab; writes bench/results.md and bench/scenario-*.svg (root; installs keepalived, nginx and tcpdump if missing; about 15 minutes)
 # BENCHFLAGS passes options to bench/: -instances-only measures just the idle
 # cost by number of virtual routers (-instances 1,10,50) and replaces that
 # section of bench/results.md, in about 2 minutes.
