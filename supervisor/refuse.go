@@ -15,7 +15,7 @@ import (
 
 // refuser resets connections on the held sockets until stopped.
 type refuser struct {
-	wake  *os.File // written to stop the loop
+	wake  *os.File // closed to stop the loop
 	done  chan struct{}
 	count int // connections reset, read after done
 }

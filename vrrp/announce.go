@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -161,20 +162,19 @@ func (a *arpAnnouncer) Announce(rounds int) error {
 		}
 	}
 	first, err := announcements(mac, mac, rest)
-	if err == nil {
-		var all [][]byte
-		if all, err = announcements(mac, mac, a.vips); err == nil {
-			first = append(first, slices.Concat(slices.Repeat([][][]byte{all}, rounds-1)...)...)
-		}
-	}
 	if err != nil {
 		return fmt.Errorf("vrrp: announce on %s: %w", a.ifname, err)
 	}
-	total, err := a.send(conn, first, 1)
+	all, err := announcements(mac, mac, a.vips)
 	if err != nil {
+		return fmt.Errorf("vrrp: announce on %s: %w", a.ifname, err)
+	}
+	n1, err1 := a.send(conn, first, 1)
+	n2, err2 := a.send(conn, all, rounds-1)
+	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", total,
+	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", n1+n2,
 		"sent_as_added", len(a.vips)-len(rest))
 	return nil
 }
