@@ -22,10 +22,9 @@ type Client struct {
 	Limit time.Duration
 
 	node *Node
+	bg   background
 	mu   sync.Mutex
 	all  []Sample
-	stop chan struct{}
-	done chan struct{}
 }
 
 // NewClient returns a poller of url from node from, not yet started. It is
@@ -42,34 +41,23 @@ func NewClient(from *Node, url string) *Client {
 // fails the test.
 func (c *Client) Start() {
 	c.node.t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stop != nil {
+	started := c.bg.start(func() func(<-chan struct{}) {
+		c.Interval = cmp.Or(max(c.Interval, 0), 10*time.Millisecond)
+		c.Timeout = cmp.Or(max(c.Timeout, 0), 100*time.Millisecond)
+		c.Limit = cmp.Or(max(c.Limit, 0), 10*time.Minute)
+		hc := c.node.HTTPClient(c.Timeout)
+		return func(stop <-chan struct{}) { c.run(hc, stop) }
+	})
+	if !started {
 		c.node.t.Fatalf("lab: client of %s on %s started twice", c.URL, c.node.Name)
 	}
-	c.Interval = cmp.Or(max(c.Interval, 0), 10*time.Millisecond)
-	c.Timeout = cmp.Or(max(c.Timeout, 0), 100*time.Millisecond)
-	c.Limit = cmp.Or(max(c.Limit, 0), 10*time.Minute)
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go c.run(c.node.HTTPClient(c.Timeout), c.stop, c.done)
 }
 
 // Stop stops polling and waits for the request in flight. It may be called
 // more than once.
-func (c *Client) Stop() {
-	c.mu.Lock()
-	stop, done := c.stop, c.done
-	c.stop, c.done = nil, nil
-	c.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	close(stop)
-	<-done
-}
+func (c *Client) Stop() { c.bg.end() }
 
-func (c *Client) run(hc *http.Client, stop, done chan struct{}) {
-	defer close(done)
+func (c *Client) run(hc *http.Client, stop <-chan struct{}) {
 	tick := time.NewTicker(c.Interval)
 	defer tick.Stop()
 	limit := time.NewTimer(c.Limit)

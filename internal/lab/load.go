@@ -25,12 +25,11 @@ type Load struct {
 	Limit time.Duration
 
 	node *Node
+	bg   background
 	mu   sync.Mutex
 	all  Samples
 	// pending holds the start of each request in flight, by number.
 	pending map[uint64]time.Time
-	stop    chan struct{}
-	done    chan struct{}
 }
 
 // NewLoad returns a load on url from node from, not yet started. It is
@@ -46,37 +45,25 @@ func NewLoad(from *Node, url string) *Load {
 // default. Starting a running Load fails the test.
 func (l *Load) Start() {
 	l.node.t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stop != nil {
+	started := l.bg.start(func() func(<-chan struct{}) {
+		l.Rate = cmp.Or(max(l.Rate, 0), 2000)
+		l.Timeout = cmp.Or(max(l.Timeout, 0), 2*time.Second)
+		l.Limit = cmp.Or(max(l.Limit, 0), 10*time.Minute)
+		fresh := l.node.HTTPClient(l.Timeout)
+		kept := l.node.HTTPClient(l.Timeout)
+		kept.Transport = &http.Transport{DialContext: l.node.DialContext, MaxIdleConnsPerHost: 64}
+		return func(stop <-chan struct{}) { l.run([2]*http.Client{kept, fresh}, stop) }
+	})
+	if !started {
 		l.node.t.Fatalf("lab: load on %s from %s started twice", l.URL, l.node.Name)
 	}
-	l.Rate = cmp.Or(max(l.Rate, 0), 2000)
-	l.Timeout = cmp.Or(max(l.Timeout, 0), 2*time.Second)
-	l.Limit = cmp.Or(max(l.Limit, 0), 10*time.Minute)
-	fresh := l.node.HTTPClient(l.Timeout)
-	kept := l.node.HTTPClient(l.Timeout)
-	kept.Transport = &http.Transport{DialContext: l.node.DialContext, MaxIdleConnsPerHost: 64}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
-	go l.run([2]*http.Client{kept, fresh}, l.stop, l.done)
 }
 
 // Stop stops starting requests and waits for those in flight. It may be
 // called more than once.
-func (l *Load) Stop() {
-	l.mu.Lock()
-	stop, done := l.stop, l.done
-	l.stop, l.done = nil, nil
-	l.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	close(stop)
-	<-done
-}
+func (l *Load) Stop() { l.bg.end() }
 
-func (l *Load) run(clients [2]*http.Client, stop, done chan struct{}) {
-	defer close(done)
+func (l *Load) run(clients [2]*http.Client, stop <-chan struct{}) {
 	// Kept-alive connections are closed once the last request ends, so
 	// that nothing of the load lingers on the server.
 	defer clients[0].CloseIdleConnections()
