@@ -83,7 +83,12 @@ func (b *bench) routerCosts(counts []int, idle time.Duration) []routerCost {
 		for _, f := range fs {
 			b.awaitMasters(f, 30*time.Second)
 		}
+		// The fleets run different binaries: nothing else shares their
+		// pages.
 		us := b.idleUsage(ins, idle)
+		for i, in := range ins {
+			us[i].rss, us[i].pss, us[i].anon = memory(in.pids())
+		}
 		for _, f := range fs {
 			b.mustBeMasters(f, "after the measurement")
 		}

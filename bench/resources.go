@@ -44,10 +44,9 @@ func (b *bench) resources(idle time.Duration) []usage {
 	// running, each would count a third of keepalived's pages. So memory
 	// is read of the compared pair, vipvisor and tuned keepalived, once
 	// every other setup has stopped, and not of the others.
-	for i, in := range ins {
+	for _, in := range ins {
 		if !memoryMeasured(in.s) {
 			in.stop()
-			out[i].rss, out[i].pss, out[i].anon = 0, 0, 0
 		}
 	}
 	for i, in := range ins {
@@ -77,7 +76,8 @@ func memory(pids []int) (rss, pss, anon int64) {
 }
 
 // idleUsage lets the start-up work of ins (first probes, gratuitous ARPs)
-// pass, then measures their supervisors over idle, all at once.
+// pass, then measures their supervisors' CPU over idle, all at once; the
+// caller reads their memory when nothing else shares their pages.
 func (b *bench) idleUsage(ins []*instance, idle time.Duration) []usage {
 	b.pause(6 * time.Second)
 	pids := make([][]int, len(ins))
@@ -93,7 +93,6 @@ func (b *bench) idleUsage(ins []*instance, idle time.Duration) []usage {
 	for i, in := range ins {
 		after := sumStat(pids[i])
 		u := usage{setup: in.s, procs: len(pids[i])}
-		u.rss, u.pss, u.anon = memory(pids[i])
 		u.own = cpuPercent(after.own-before[i].own, took)
 		u.all = cpuPercent(after.own+after.children-before[i].own-before[i].children, took)
 		out[i] = u
