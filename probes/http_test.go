@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -107,6 +108,23 @@ func TestHTTPNoHeaders(t *testing.T) {
 	defer close(release) // before s.Close, which waits for the handler
 	const timeout = 300 * time.Millisecond
 	wantFail(t, checkWithin(t, NewHTTP(s.URL, nil, ""), timeout), "timeout after 300ms")
+}
+
+// TestTimeoutReasonNamesTheTimeGiven: a check that begins late, as on a
+// busy machine, still names the timeout it was given, not what was left.
+func TestTimeoutReasonNamesTheTimeGiven(t *testing.T) {
+	release := make(chan struct{})
+	s, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	ctx, cancel := withTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	time.Sleep(50 * time.Millisecond)
+	wantFail(t, NewHTTP(s.URL, nil, "").Check(ctx), "timeout after 300ms")
 }
 
 // slowBody sends its headers at once and then a byte every 10ms, forever

@@ -69,14 +69,30 @@ func timeoutReason(ctx context.Context, start time.Time) string {
 	return "timeout"
 }
 
-// allowed returns the time a check begun at start was given, rounded for
-// display: the deadline was set a few microseconds before the check began,
-// so 999.98ms is "1s". It is false when ctx was cancelled before its
-// deadline or has none.
+// timeoutKey is the context key under which withTimeout records the time
+// a check was given.
+type timeoutKey struct{}
+
+// withTimeout is context.WithTimeout that also records timeout, so that a
+// probe's reason names the time it was given ("timeout after 500ms"), not
+// what was left of it when the check began: on a busy machine a check may
+// start a millisecond or more after its deadline was set.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithValue(ctx, timeoutKey{}, timeout), timeout)
+}
+
+// allowed returns the time a check begun at start was given: the one
+// withTimeout recorded, or else the time from start to the deadline,
+// rounded for display (the deadline was set a little before the check
+// began, so 999.98ms is "1s"). It is false when ctx was cancelled before
+// its deadline or has none.
 func allowed(ctx context.Context, start time.Time) (time.Duration, bool) {
 	deadline, ok := ctx.Deadline()
 	if !ok || (errors.Is(ctx.Err(), context.Canceled) && time.Now().Before(deadline)) {
 		return 0, false
+	}
+	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok {
+		return d, true
 	}
 	d := deadline.Sub(start)
 	if d >= 10*time.Millisecond {

@@ -150,7 +150,7 @@ type indexed struct {
 // not started again, and one that has not returned by timeout plus
 // cutGrace is left behind; both count as failures.
 func (p *Prober) round(ctx context.Context) []Result {
-	rctx, cancel := context.WithTimeout(ctx, p.timeout)
+	rctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
 	results := make([]Result, len(p.probes))
 	reported := make([]bool, len(p.probes))

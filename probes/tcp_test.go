@@ -19,7 +19,7 @@ const slack = 250 * time.Millisecond
 // returned by the deadline plus slack.
 func checkWithin(t *testing.T, p Probe, timeout time.Duration) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := withTimeout(context.Background(), timeout)
 	defer cancel()
 	began := time.Now()
 	r := p.Check(ctx)
