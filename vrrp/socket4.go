@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -28,7 +29,8 @@ type socket interface {
 }
 
 // socket4 is the IPv4 VRRP socket: a raw socket of protocol 112 bound to
-// one interface, its options set and its sends made through ipv4.PacketConn.
+// one interface, its options set through ipv4.PacketConn and its sends
+// made by sendmsg.
 //
 // It reads with the IPConn's ReadMsgIP, not PacketConn.ReadFrom, and asks
 // the kernel only for IP_PKTINFO. ReadMsgIP keeps the IPv4 header as it
@@ -41,9 +43,11 @@ type socket interface {
 // into a bad_length drop.
 type socket4 struct {
 	ipc     *net.IPConn
-	pc      *ipv4.PacketConn // ipc's options and writes
+	pc      *ipv4.PacketConn // ipc's options
+	rc      syscall.RawConn  // ipc's, for sendmsg
 	ifindex int
 	oob     []byte // recv's own
+	sendOOB []byte // send's own: one IP_PKTINFO
 }
 
 var _ socket = (*socket4)(nil)
@@ -58,8 +62,14 @@ func listen4(ifi *net.Interface, group netip.Addr) (*socket4, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &socket4{ipc: ipc, pc: ipv4.NewPacketConn(ipc), ifindex: ifi.Index,
-		oob: ipv4.NewControlMessage(ipv4.FlagInterface)}
+	rc, err := ipc.SyscallConn()
+	if err != nil {
+		ipc.Close()
+		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", ifi.Name, err)
+	}
+	s := &socket4{ipc: ipc, pc: ipv4.NewPacketConn(ipc), rc: rc, ifindex: ifi.Index,
+		oob:     ipv4.NewControlMessage(ipv4.FlagInterface),
+		sendOOB: make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))}
 	if err := s.setOptions(ifi, group); err != nil {
 		ipc.Close()
 		return nil, err
@@ -156,9 +166,17 @@ func arrivalIndex(oob []byte) int {
 // every write, so the kernel neither picks a VIP that happens to come
 // first on the interface nor accepts an address that is no longer there.
 func (s *socket4) send(b []byte, src, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: s.ifindex}
-	_, err := s.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	src, dst = src.Unmap(), dst.Unmap()
+	if !src.Is4() || !dst.Is4() {
+		return fmt.Errorf("vrrp: send from %s to %s: not IPv4 addresses", src, dst)
+	}
+	info := unix.Inet4Pktinfo{Ifindex: int32(s.ifindex), Spec_dst: src.As4()}
+	putCmsg(s.sendOOB, unix.IPPROTO_IP, unix.IP_PKTINFO, unsafe.Pointer(&info), unix.SizeofInet4Pktinfo)
+	to := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+	if err := sendmsg(s.rc, b, s.sendOOB, unsafe.Pointer(&to), unix.SizeofSockaddrInet4); err != nil {
+		return writeError(s.ipc.LocalAddr(), &net.IPAddr{IP: dst.AsSlice()}, err)
+	}
+	return nil
 }
 
 // Close closes the socket, which leaves the group.

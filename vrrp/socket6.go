@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -16,19 +17,22 @@ import (
 var defaultGroup6 = netip.MustParseAddr("ff02::12")
 
 // socket6 is the IPv6 VRRP socket: a raw socket of next header 112 bound
-// to one interface, driven through ipv6.PacketConn. An IPv6 raw socket
-// never delivers the IPv6 header, so what the receive checks need of it
-// comes from the control message: the hop limit (RFC 5798 §7.1: 255),
-// the destination and the arrival interface; the source is the sender's
-// address ReadFrom returns.
+// to one interface, driven through ipv6.PacketConn, its sends made by
+// sendmsg. An IPv6 raw socket never delivers the IPv6 header, so what the
+// receive checks need of it comes from the control message: the hop limit
+// (RFC 5798 §7.1: 255), the destination and the arrival interface; the
+// source is the sender's address ReadFrom returns.
 //
 // The kernel is not asked to compute or verify the checksum
 // (IPV6_CHECKSUM): the codec does both, so that a bad one is counted as a
 // bad_checksum drop like any other, not lost silently in the kernel.
 type socket6 struct {
-	pc      *ipv6.PacketConn
+	ipc     *net.IPConn
+	pc      *ipv6.PacketConn // ipc's options and reads
+	rc      syscall.RawConn  // ipc's, for sendmsg
 	ifindex int
 	ifname  string
+	sendOOB []byte // send's own: IPV6_PKTINFO and IPV6_HOPLIMIT
 }
 
 var _ socket = (*socket6)(nil)
@@ -57,7 +61,14 @@ func listen6(ifi *net.Interface, group netip.Addr) (*socket6, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: open raw IPv6 socket on %s: %w", ifi.Name, err)
 	}
-	s := &socket6{pc: ipv6.NewPacketConn(c), ifindex: ifi.Index, ifname: ifi.Name}
+	ipc := c.(*net.IPConn)
+	rc, err := ipc.SyscallConn()
+	if err != nil {
+		ipc.Close()
+		return nil, fmt.Errorf("vrrp: raw IPv6 socket on %s: %w", ifi.Name, err)
+	}
+	s := &socket6{ipc: ipc, pc: ipv6.NewPacketConn(ipc), rc: rc, ifindex: ifi.Index, ifname: ifi.Name,
+		sendOOB: make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo)+unix.CmsgSpace(4))}
 	if err := s.setOptions(ifi, group); err != nil {
 		c.Close()
 		return nil, err
@@ -120,13 +131,22 @@ func (s *socket6) recv(b []byte) (rxPacket, error, error) {
 // send sends b from src, the interface's link-local address (RFC 5798
 // §5.1.2.1), to dst, with hop limit 255 named on every write.
 func (s *socket6) send(b []byte, src, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: s.ifindex, HopLimit: 255}
-	to := &net.IPAddr{IP: dst.AsSlice()}
-	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
-		to.Zone = s.ifname
+	if !src.Is6() || !dst.Is6() {
+		return fmt.Errorf("vrrp: send from %s to %s: not IPv6 addresses", src, dst)
 	}
-	_, err := s.pc.WriteTo(b, cm, to)
-	return err
+	info := unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: uint32(s.ifindex)}
+	rest := putCmsg(s.sendOOB, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unsafe.Pointer(&info), unix.SizeofInet6Pktinfo)
+	hops := int32(255)
+	putCmsg(rest, unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, unsafe.Pointer(&hops), 4)
+	to := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+	addr := &net.IPAddr{IP: dst.AsSlice()}
+	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
+		to.Scope_id, addr.Zone = uint32(s.ifindex), s.ifname
+	}
+	if err := sendmsg(s.rc, b, s.sendOOB, unsafe.Pointer(&to), unix.SizeofSockaddrInet6); err != nil {
+		return writeError(s.ipc.LocalAddr(), addr, err)
+	}
+	return nil
 }
 
 // Close closes the socket, which leaves the group.
