@@ -2,7 +2,11 @@ package lab
 
 import (
 	"cmp"
+	"context"
+	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -74,11 +78,52 @@ func (c *Client) run(hc *http.Client, stop <-chan struct{}) {
 	}
 }
 
-// poll makes one request of url and records it.
+// poll makes one request of url and records it, with the connection it
+// went over or, if it got none, the one it dialed.
 func poll(hc *http.Client, url string) Sample {
+	var conn connSeen
+	ctx := withDialHook(context.Background(), conn.dialed)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: conn.got})
 	start := time.Now()
-	status, body, err := get(hc, url)
-	return Sample{At: start, Took: time.Since(start), Status: status, Body: body, Err: err}
+	status, body, err := getContext(ctx, hc, url)
+	s := Sample{At: start, Took: time.Since(start), Status: status, Body: body, Err: err}
+	s.Local, s.Reused = conn.seen()
+	return s
+}
+
+// connSeen is the connection of one request, as its trace and its dial
+// tell it. A dial may outlive its request, hence the lock.
+type connSeen struct {
+	mu           sync.Mutex
+	conn, dialAt netip.AddrPort
+	reused       bool
+}
+
+func (c *connSeen) dialed(local netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dialAt.IsValid() {
+		c.dialAt = local
+	}
+}
+
+func (c *connSeen) got(info httptrace.GotConnInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := info.Conn.LocalAddr().(*net.TCPAddr); ok {
+		c.conn = a.AddrPort()
+	}
+	c.reused = info.Reused
+}
+
+// seen returns the connection the request got, else the one it dialed.
+func (c *connSeen) seen() (netip.AddrPort, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn.IsValid() {
+		return c.conn, c.reused
+	}
+	return c.dialAt, false
 }
 
 func (c *Client) record(s Sample) {

@@ -42,7 +42,7 @@ func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn,
 	}
 	f := os.NewFile(uintptr(fd), "dial "+addr)
 	defer f.Close()
-	if err := connect(ctx, f, sa); err != nil {
+	if err := connect(ctx, f, sa, dialHookOf(ctx)); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
 	return net.FileConn(f)
@@ -58,9 +58,16 @@ func socketAddr(ap netip.AddrPort) (int, unix.Sockaddr) {
 }
 
 // connect connects the non-blocking socket f to sa, waiting on the
-// poller until the handshake ends or ctx's deadline passes.
-func connect(ctx context.Context, f *os.File, sa unix.Sockaddr) error {
+// poller until the handshake ends or ctx's deadline passes. Once the
+// kernel has given the socket its local address, hook, if not nil, is
+// told it, whether the handshake then ends or not.
+func connect(ctx context.Context, f *os.File, sa unix.Sockaddr, hook func(netip.AddrPort)) error {
 	err := unix.Connect(int(f.Fd()), sa)
+	if hook != nil && (err == nil || err == unix.EINPROGRESS) {
+		if local, ok := localAddr(int(f.Fd())); ok {
+			hook(local)
+		}
+	}
 	if err == nil {
 		return nil
 	}
@@ -92,6 +99,35 @@ func connect(ctx context.Context, f *os.File, sa unix.Sockaddr) error {
 		return true
 	})
 	return cmp.Or(werr, soErr)
+}
+
+// localAddr returns the local address of socket fd.
+func localAddr(fd int) (netip.AddrPort, bool) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), true
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// dialHookKey keys the hook DialContext tells the local address of the
+// socket it dials, so that a request that never got a connection can
+// still name the one it tried: the port of its SYNs in a capture.
+type dialHookKey struct{}
+
+func withDialHook(ctx context.Context, hook func(netip.AddrPort)) context.Context {
+	return context.WithValue(ctx, dialHookKey{}, hook)
+}
+
+func dialHookOf(ctx context.Context) func(netip.AddrPort) {
+	hook, _ := ctx.Value(dialHookKey{}).(func(netip.AddrPort))
+	return hook
 }
 
 // dialInside dials on a thread in the node's namespace, for what
@@ -132,7 +168,15 @@ func (n *Node) HTTPGet(url string, timeout time.Duration) (status int, body stri
 }
 
 func get(c *http.Client, url string) (int, string, error) {
-	resp, err := c.Get(url)
+	return getContext(context.Background(), c, url)
+}
+
+func getContext(ctx context.Context, c *http.Client, url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, "", err
 	}

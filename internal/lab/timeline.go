@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,13 @@ type Sample struct {
 	Body string
 	// Err is why no full response came, or nil.
 	Err error
+	// Local is the client's end of the connection the request went
+	// over, or, if it got none, of the one it dialed: the port that
+	// finds the request in a capture. Zero if it never had a socket.
+	Local netip.AddrPort
+	// Reused says the connection had served earlier requests
+	// (keep-alive).
+	Reused bool
 }
 
 // OK reports whether the request got a 2xx response.
