@@ -15,10 +15,14 @@
 //
 //	bench [-reps 5] [-idle 45s] [-instances 1,10,50] [-instances-idle 20s] [-instances-only]
 //	      [-scenarios a,b,c,d,e+f,g] [-vipvisor bin/vipvisor] [-out bench]
+//	      [-capture dir]
 //
 // -scenarios runs only the named groups of scenarios and skips the
 // other parts: a quicker look at one change, written to -out as a report
-// of its own.
+// of its own. -capture leaves in dir, for each run of a group, a capture
+// of the bridge, the client's neighbour changes, the web nodes' sockets
+// on the VIP every 100 ms, their counters, and the load's failed
+// requests with the client port of each, to find them in the capture.
 package main
 
 import (
@@ -42,6 +46,9 @@ type bench struct {
 	vipvisor, nginx, keepalived, tcpdump, ss, grep string
 	dir                                            string // the nodes' files, removed at the end
 	runs                                           int    // instances started, to name their logs
+	// capture, if set, is where each run of a group of scenarios
+	// leaves a capture of the bridge and its failed requests.
+	capture string
 }
 
 func main() {
@@ -55,6 +62,7 @@ func main() {
 	out := flag.String("out", "bench", "directory for results.md and the pictures")
 	started := flag.Int64("started", 0, "when make bench started, in Unix nanoseconds (default: now)")
 	verbose := flag.Bool("v", false, "on a failure, print the lab's diagnostics too")
+	capture := flag.String("capture", "", "with -scenarios: a directory for a capture of the bridge and the failed requests of each run")
 	flag.Parse()
 	began := time.Now()
 	if *started > 0 {
@@ -78,6 +86,7 @@ func main() {
 		os.Exit(1)
 	}
 	b.r = progrun.New(*verbose)
+	b.capture = *capture
 	b.r.Run(func() {
 		b.main(options{reps: *reps, idle: *idle, out: *out, began: began,
 			routers: counts, routerIdle: *instancesIdle, routersOnly: *instancesOnly,

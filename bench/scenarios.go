@@ -99,6 +99,7 @@ type result struct {
 // cluster is the scenarios' lab: a client polling the VIP and two web
 // nodes, a (priority 100) and b (90).
 type cluster struct {
+	lab    *lab.Lab
 	client *lab.Node
 	a, b   *node
 	vip    netip.Prefix
@@ -106,7 +107,7 @@ type cluster struct {
 
 func (b *bench) newCluster() *cluster {
 	l := lab.New(b.r, netip.Prefix{})
-	c := &cluster{client: l.AddNode("client", l.Host(50)), vip: l.Host(100)}
+	c := &cluster{lab: l, client: l.AddNode("client", l.Host(50)), vip: l.Host(100)}
 	c.a = newNode(b.r, l, filepath.Join(b.dir, "scen"), "a", 11, 100)
 	c.b = newNode(b.r, l, filepath.Join(b.dir, "scen"), "b", 12, 90)
 	return c
@@ -126,7 +127,14 @@ func (b *bench) scenarios(c *cluster, groups []group, reps int) []result {
 				t := time.Now()
 				p := b.up(c, s)
 				up := time.Since(t)
+				var rc *runCapture
+				if b.capture != "" {
+					rc = b.startRunCapture(c, fmt.Sprintf("%s-%s-%d", g.name, s.key, rep))
+				}
 				rs := g.run(b, c, s, p)
+				if rc != nil {
+					rc.stop(b, c, p, rs)
+				}
 				t2 := time.Now()
 				b.down(c, p)
 				down := time.Since(t2)
