@@ -25,6 +25,7 @@ type (
 		Close() error
 	}
 	addrHolder interface {
+		DropStaleSockets()
 		Add() error
 		Remove() error
 		RemoveStale() ([]netip.Prefix, error)
@@ -42,6 +43,14 @@ type (
 // becoming master (garp_master_delay, 5 s): switches that missed the
 // first burst while a link came up learn the new port then.
 const secondBurst = 5 * time.Second
+
+// staleGrace is how long after losing its VIPs a node destroys the TCP
+// sockets left on them: time for responses already on their way to go
+// out. No connection on them can go on longer anyway, its client's next
+// segments going to the new master. Done then, on a backup, it costs a
+// takeover nothing; a node that becomes master again sooner does it at
+// once, before it advertises.
+const staleGrace = time.Second
 
 // splitBrainRepeat is when a master that answered a split brain announces
 // once more: just past Linux's neighbour locktime (1 s by default), within
@@ -79,11 +88,16 @@ type instance struct {
 	bg        sync.WaitGroup       // hand-overs and the ARP watch
 
 	// Owned by Run.
-	ctx         context.Context // Run's, for the goroutines it starts
-	m           *machine
-	faults      map[string]bool
-	burst       *time.Timer // the second gratuitous ARP burst
-	again       *time.Timer // the repeat of a split-brain answer
+	ctx    context.Context // Run's, for the goroutines it starts
+	m      *machine
+	faults map[string]bool
+	burst  *time.Timer // the second gratuitous ARP burst
+	again  *time.Timer // the repeat of a split-brain answer
+	// stale is due staleGrace after the VIPs went: then the sockets left
+	// on them are destroyed (see sockets.go). staleLeft says that has
+	// not happened yet.
+	stale       *time.Timer
+	staleLeft   bool
 	unwatch     context.CancelFunc
 	splitAt     time.Time // the last split brain
 	splitWith   string
@@ -219,6 +233,11 @@ func (i *instance) Run(ctx context.Context) error {
 	if err := i.removeStale(); err != nil {
 		return err
 	}
+	defer func() {
+		if i.stale != nil {
+			i.stale.Stop()
+		}
+	}()
 	up, err := i.addrs.LinkUp()
 	if err != nil {
 		return err
@@ -249,6 +268,11 @@ func (i *instance) removeStale() error {
 	removed, err := i.addrs.RemoveStale()
 	if len(removed) > 0 {
 		i.log.Warn("removed stale virtual addresses left by an earlier run", "addrs", fmt.Sprint(removed))
+	}
+	if err == nil {
+		// The sockets an earlier run's mastership left, as a restarted
+		// node that preempts would otherwise meet them.
+		i.addrs.DropStaleSockets()
 	}
 	return err
 }
@@ -299,6 +323,11 @@ func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 		case <-timerC(i.burst):
 			i.burst = nil
 			i.announce("second burst")
+		case <-timerC(i.stale):
+			i.stale = nil
+			if i.m.State() != Master {
+				i.dropStale()
+			}
 		case <-timerC(i.again):
 			i.again = nil
 			if i.m.State() == Master {

@@ -31,6 +31,9 @@ func (i *instance) do(now time.Time, actions []action) {
 	for _, a := range actions {
 		switch a := a.(type) {
 		case stateChange:
+			if a.To == Master && i.staleLeft {
+				i.dropStale()
+			}
 			i.transition(now, a)
 		case sendAdvert:
 			i.send(a.Priority)
@@ -43,6 +46,7 @@ func (i *instance) do(now time.Time, actions []action) {
 			if err := i.addrs.Remove(); err != nil {
 				i.log.Error("removing virtual addresses failed", "err", err)
 			}
+			i.stale, i.staleLeft = restart(i.stale, staleGrace), true
 		case announce:
 			i.announce("new master")
 			i.burst = restart(i.burst, secondBurst)
@@ -93,6 +97,17 @@ func restart(t *time.Timer, d time.Duration) *time.Timer {
 		t.Stop()
 	}
 	return time.NewTimer(d)
+}
+
+// dropStale destroys the sockets left on the VIPs, now that they are
+// gone, and forgets the pending grace.
+func (i *instance) dropStale() {
+	if i.stale != nil {
+		i.stale.Stop()
+		i.stale = nil
+	}
+	i.staleLeft = false
+	i.addrs.DropStaleSockets()
 }
 
 // cancelTimers drops the pending announcements: the addresses are gone.

@@ -118,8 +118,15 @@ type fakeAddrs struct {
 	present bool
 	up      bool
 	events  chan linkEvent
+	drops   int // DropStaleSockets calls
 }
 
+func (a *fakeAddrs) DropStaleSockets() {
+	a.mu.Lock()
+	a.drops++
+	a.mu.Unlock()
+}
+func (a *fakeAddrs) dropped() int { a.mu.Lock(); defer a.mu.Unlock(); return a.drops }
 func (a *fakeAddrs) Add() error {
 	a.log.add("add")
 	a.mu.Lock()

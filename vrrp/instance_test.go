@@ -247,8 +247,16 @@ func TestInstanceRestoresADeletedVIP(t *testing.T) {
 		a.ops.take()
 		a.addrs.Remove() // someone else's doing
 		a.ops.take()
+		dropped := a.addrs.dropped()
 		a.addrs.events <- linkEvent{Kind: vipDeleted, Addr: netip.MustParsePrefix("10.0.0.100/32")}
 		synctest.Wait()
+		time.Sleep(2 * staleGrace)
+		synctest.Wait()
+		// Its connections live on: the kernel keeps them while the
+		// address is away.
+		if n := a.addrs.dropped(); n != dropped {
+			t.Errorf("a master restoring its VIP destroyed the sockets on it")
+		}
 		if got := a.ops.take(); !slices.Contains(got, "add") || !slices.Contains(got, "announce 5") || !a.addrs.has() {
 			t.Errorf("after the VIP was deleted: ops %q, VIPs %v", got, a.addrs.has())
 		}
@@ -383,4 +391,66 @@ func count(ops []string, op string) int {
 		}
 	}
 	return n
+}
+
+// TestInstanceDropsStaleSocketsOffTheTakeover: the sockets left on the
+// VIPs are destroyed at start-up and staleGrace after a yield, while the
+// node is not master, so that a takeover does not wait for them; a node
+// that preempts back within the grace destroys them as it takes over.
+func TestInstanceDropsStaleSocketsOffTheTakeover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		a, b := settledPair(t, ctx)
+		if a.addrs.dropped() != 1 || b.addrs.dropped() != 1 {
+			t.Fatalf("after start-up: dropped on a %d times, on b %d; want once each", a.addrs.dropped(), b.addrs.dropped())
+		}
+		if a.state() != "MASTER" {
+			t.Fatalf("a is %s, want MASTER", a.state())
+		}
+		// Becoming master with nothing left from a mastership drops
+		// nothing more.
+		if a.addrs.dropped() != 1 {
+			t.Errorf("a dropped %d times by becoming master, want once (at start-up)", a.addrs.dropped())
+		}
+
+		a.SetFault("child", true)
+		synctest.Wait()
+		time.Sleep(staleGrace - time.Millisecond)
+		synctest.Wait()
+		if n := a.addrs.dropped(); n != 1 {
+			t.Errorf("a dropped %d times within the grace after its yield, want 1", n)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if n := a.addrs.dropped(); n != 2 {
+			t.Errorf("a dropped %d times after the grace, want 2", n)
+		}
+
+		// A quick return: a yields again and preempts back before the
+		// grace has passed.
+		a.SetFault("child", false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if a.state() != "MASTER" {
+			t.Fatalf("a is %s after recovery, want MASTER", a.state())
+		}
+		a.SetFault("child", true)
+		synctest.Wait()
+		a.SetFault("child", false)
+		time.Sleep(staleGrace / 2)
+		synctest.Wait()
+		if a.state() != "MASTER" {
+			t.Fatalf("a is %s, want MASTER again within the grace", a.state())
+		}
+		if n := a.addrs.dropped(); n != 3 {
+			t.Errorf("a dropped %d times by preempting back within the grace, want 3", n)
+		}
+		// And not again once the grace would have passed.
+		time.Sleep(staleGrace)
+		synctest.Wait()
+		if n := a.addrs.dropped(); n != 3 {
+			t.Errorf("a, master, dropped %d times after the grace, want 3", n)
+		}
+	})
 }

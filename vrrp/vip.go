@@ -57,6 +57,11 @@ type vipSet struct {
 	h     *netlink.Handle // route socket opened in ns
 	link  netlink.Link    // the interface, as newVIPSet found it
 	isVIP map[netip.Addr]bool
+	// diag destroys stale sockets on the VIPs (DropStaleSockets); nil
+	// if it could not be opened. diagFailed counts its failures, the
+	// first of which is logged.
+	diag       *sockDiag
+	diagFailed int
 
 	// What the caller was last told about the link state and the primary
 	// address, by LinkUp, Primary or Watch. Watch reports a change against
@@ -117,6 +122,9 @@ func newVIPSet(ifname string, vips []netip.Prefix, log *slog.Logger) (*vipSet, e
 		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
 	}
 	v.index = v.link.Attrs().Index
+	if v.diag, err = openSockDiag(); err != nil {
+		v.log.Warn("no sock_diag socket: stale TCP sockets on a VIP will not be destroyed when it is taken", "iface", ifname, "err", err)
+	}
 	return v, nil
 }
 
@@ -128,6 +136,9 @@ func (v *vipSet) Close() error {
 	v.stopRenewal()
 	v.lease.mu.Unlock()
 	v.h.Close()
+	if v.diag != nil {
+		v.diag.Close()
+	}
 	return v.ns.Close()
 }
 

@@ -1,0 +1,303 @@
+package vrrp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A node that gains a VIP may still hold TCP sockets on it from the last
+// time it was master: TIME_WAIT sockets of the connections its server
+// closed (every connection of a client that does not keep it alive),
+// connections the server still holds whose clients were reset by the
+// other master in the meantime, orphans in FIN_WAIT. Meanwhile a client
+// may have opened a connection to the other master from the same port,
+// the kernel's ephemeral port range being far smaller than a busy
+// client's connections in a TIME_WAIT's minute. When the VIP comes back,
+// that connection's next segment finds the stale socket, out of its
+// window, and gets a bare ACK of the old connection in answer (RFC 793's
+// rule for an unacceptable segment) instead of the reset a node with no
+// socket sends. The client drops the ACK, answers with its own, both
+// rate-limited, and the request hangs until the client gives up, rather
+// than failing at once and being retried on a new connection.
+//
+// So while a VIP is not on the node, every TCP socket whose local
+// address is that VIP, other than a listener, is destroyed with
+// SOCK_DESTROY, as ss -K does: at start-up, staleGrace after the node let
+// the VIP go, or, if it takes the VIP back sooner, as it does. None of
+// them can be of use: the VIP is, or was, elsewhere.
+
+// sockDiag is a NETLINK_SOCK_DIAG socket, in the namespace it was opened
+// in.
+type sockDiag struct {
+	fd  int
+	seq uint32
+}
+
+// Netlink's and inet_diag's layouts (linux/netlink.h, linux/inet_diag.h).
+const (
+	sizeofNlmsghdr    = 16
+	sizeofSockID      = 48
+	sizeofDiagReqV2   = 8 + sizeofSockID
+	sizeofDiagMsg     = 4 + sizeofSockID + 20
+	tcpListen         = 10 // TCP_LISTEN
+	destroyBatch      = 256
+	sockDiagRecvBytes = 1 << 16
+)
+
+// openSockDiag opens a sock_diag socket in the calling thread's network
+// namespace.
+func openSockDiag() (*sockDiag, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	tv := unix.NsecToTimeval(vipNetlinkTimeout.Nanoseconds())
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("bind", err)
+	}
+	return &sockDiag{fd: fd}, nil
+}
+
+func (d *sockDiag) Close() error { return unix.Close(d.fd) }
+
+// diagSocket is one socket a dump returned: its family, state and id, the
+// id as the kernel wrote it, cookie included, to name it to SOCK_DESTROY.
+type diagSocket struct {
+	family, state uint8
+	local         netip.Addr
+	id            [sizeofSockID]byte
+}
+
+// DropOn destroys every TCP socket, of either family, whose local address
+// is in addrs, listeners excepted, and returns how many it destroyed. An
+// IPv4 address also matches IPv4-mapped IPv6 sockets (those a [::]
+// listener accepts). A socket that went away meanwhile is not an error.
+func (d *sockDiag) DropOn(addrs []netip.Addr) (int, error) {
+	if len(addrs) == 0 {
+		return 0, nil
+	}
+	want := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		want[a.Unmap()] = true
+	}
+	var stale []diagSocket
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		socks, err := d.dump(family)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range socks {
+			if want[s.local.Unmap()] {
+				stale = append(stale, s)
+			}
+		}
+	}
+	dropped := 0
+	for len(stale) > 0 {
+		n := min(len(stale), destroyBatch)
+		k, err := d.destroy(stale[:n])
+		dropped += k
+		if err != nil {
+			return dropped, err
+		}
+		stale = stale[n:]
+	}
+	return dropped, nil
+}
+
+// dump lists the TCP sockets of family in every state but LISTEN.
+func (d *sockDiag) dump(family uint8) ([]diagSocket, error) {
+	d.seq++
+	req := d.request(unix.SOCK_DIAG_BY_FAMILY, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, d.seq,
+		family, ^uint32(1<<tcpListen), nil)
+	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, fmt.Errorf("sock_diag dump: %w", os.NewSyscallError("sendto", err))
+	}
+	var out []diagSocket
+	buf := make([]byte, sockDiagRecvBytes)
+	for {
+		n, _, err := unix.Recvfrom(d.fd, buf, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sock_diag dump: %w", os.NewSyscallError("recvfrom", err))
+		}
+		for m := buf[:n]; len(m) >= sizeofNlmsghdr; {
+			size := int(binary.NativeEndian.Uint32(m[0:4]))
+			if size < sizeofNlmsghdr || size > len(m) {
+				return nil, errors.New("sock_diag dump: truncated message")
+			}
+			typ, seq, body := binary.NativeEndian.Uint16(m[4:6]), binary.NativeEndian.Uint32(m[8:12]), m[sizeofNlmsghdr:size]
+			m = m[min(nlmAlign(size), len(m)):]
+			if seq != d.seq {
+				continue
+			}
+			switch typ {
+			case unix.NLMSG_DONE:
+				return out, nil
+			case unix.NLMSG_ERROR:
+				if err := nlError(body); err != nil {
+					return nil, fmt.Errorf("sock_diag dump: %w", err)
+				}
+			case unix.SOCK_DIAG_BY_FAMILY:
+				if s, ok := parseDiagMsg(body); ok {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+}
+
+// destroy sends SOCK_DESTROY for each of socks in one write, and returns
+// how many the kernel destroyed. Only failures are answered: the kernel
+// handles the requests before the write returns, so what is then queued
+// on the socket is every failure there is.
+func (d *sockDiag) destroy(socks []diagSocket) (int, error) {
+	var req []byte
+	for _, s := range socks {
+		d.seq++
+		req = append(req, d.request(unix.SOCK_DESTROY, unix.NLM_F_REQUEST, d.seq, s.family, 1<<s.state, s.id[:])...)
+	}
+	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, fmt.Errorf("sock_diag destroy: %w", os.NewSyscallError("sendto", err))
+	}
+	failed := 0
+	var first error
+	buf := make([]byte, sockDiagRecvBytes)
+	for {
+		n, _, err := unix.Recvfrom(d.fd, buf, unix.MSG_DONTWAIT)
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		if err != nil {
+			return len(socks) - failed, fmt.Errorf("sock_diag destroy: %w", os.NewSyscallError("recvfrom", err))
+		}
+		for m := buf[:n]; len(m) >= sizeofNlmsghdr; {
+			size := int(binary.NativeEndian.Uint32(m[0:4]))
+			if size < sizeofNlmsghdr || size > len(m) {
+				break
+			}
+			typ, body := binary.NativeEndian.Uint16(m[4:6]), m[sizeofNlmsghdr:size]
+			m = m[min(nlmAlign(size), len(m)):]
+			if typ != unix.NLMSG_ERROR {
+				continue
+			}
+			err := nlError(body)
+			if err == nil {
+				continue
+			}
+			failed++
+			// Gone by itself between the dump and now.
+			if !errors.Is(err, unix.ENOENT) && first == nil {
+				first = err
+			}
+		}
+	}
+	if first != nil {
+		first = fmt.Errorf("sock_diag destroy: %w", first)
+	}
+	return len(socks) - failed, first
+}
+
+// request builds one inet_diag_req_v2 for TCP with its netlink header.
+func (d *sockDiag) request(typ uint16, flags uint16, seq uint32, family uint8, states uint32, id []byte) []byte {
+	b := make([]byte, sizeofNlmsghdr+sizeofDiagReqV2)
+	binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
+	binary.NativeEndian.PutUint16(b[4:6], typ)
+	binary.NativeEndian.PutUint16(b[6:8], flags)
+	binary.NativeEndian.PutUint32(b[8:12], seq)
+	r := b[sizeofNlmsghdr:]
+	r[0], r[1] = family, unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(r[4:8], states)
+	if id != nil {
+		copy(r[8:], id)
+	} else {
+		// No cookie: INET_DIAG_NOCOOKIE.
+		binary.NativeEndian.PutUint32(r[8+40:], ^uint32(0))
+		binary.NativeEndian.PutUint32(r[8+44:], ^uint32(0))
+	}
+	return b
+}
+
+// parseDiagMsg reads an inet_diag_msg: family, state, timer, retrans, id.
+func parseDiagMsg(b []byte) (diagSocket, bool) {
+	if len(b) < sizeofDiagMsg {
+		return diagSocket{}, false
+	}
+	s := diagSocket{family: b[0], state: b[1]}
+	copy(s.id[:], b[4:4+sizeofSockID])
+	src := s.id[4:20] // after the two ports
+	switch s.family {
+	case unix.AF_INET:
+		s.local = netip.AddrFrom4([4]byte(src[:4]))
+	case unix.AF_INET6:
+		s.local = netip.AddrFrom16([16]byte(src))
+	default:
+		return diagSocket{}, false
+	}
+	return s, true
+}
+
+// nlError reads the error code of an NLMSG_ERROR message; nil is an
+// acknowledgement.
+func nlError(body []byte) error {
+	if len(body) < 4 {
+		return errors.New("short netlink error message")
+	}
+	if code := int32(binary.NativeEndian.Uint32(body[:4])); code != 0 {
+		return unix.Errno(-code)
+	}
+	return nil
+}
+
+func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
+
+// DropStaleSockets destroys the sockets left on those of the VIPs that
+// are not on the interface now. VIPs there keep their connections. A
+// failure is logged, not returned: the node goes on, as it would on a
+// kernel that cannot destroy sockets (one without
+// CONFIG_INET_DIAG_DESTROY, or, for TIME_WAIT sockets, an older one).
+func (v *vipSet) DropStaleSockets() {
+	if v.diag == nil {
+		return
+	}
+	present, err := v.Present()
+	if err != nil {
+		v.log.Warn("could not list the addresses; stale sockets on the VIPs left", "iface", v.ifname, "err", err)
+		return
+	}
+	on := map[netip.Addr]bool{}
+	for _, p := range present {
+		on[p.Addr()] = true
+	}
+	var absent []netip.Addr
+	for _, p := range v.vips {
+		if !on[p.Addr()] {
+			absent = append(absent, p.Addr())
+		}
+	}
+	start := time.Now()
+	n, err := v.diag.DropOn(absent)
+	if err != nil {
+		v.diagFailed++
+		if v.diagFailed == 1 {
+			v.log.Warn("could not destroy stale TCP sockets on the VIPs (CONFIG_INET_DIAG_DESTROY?); a client's connection that meets one hangs instead of being reset",
+				"iface", v.ifname, "destroyed", n, "err", err)
+		}
+		return
+	}
+	if n > 0 {
+		v.log.Info("destroyed stale TCP sockets on the VIPs", "iface", v.ifname, "count", n, "took", time.Since(start).String())
+	}
+}
