@@ -324,9 +324,12 @@ func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 			i.burst = nil
 			i.announce("second burst")
 		case <-timerC(i.stale):
-			i.stale = nil
+			// Off the loop: on a busy host the dump of every socket
+			// takes milliseconds, which a backup's timers must not
+			// wait for. A takeover meanwhile waits for it in Add.
+			i.stale, i.staleLeft = nil, false
 			if i.m.State() != Master {
-				i.dropStale()
+				i.bg.Go(i.addrs.DropStaleSockets)
 			}
 		case <-timerC(i.again):
 			i.again = nil

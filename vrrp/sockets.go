@@ -105,17 +105,20 @@ func (d *sockDiag) DropOn(addrs []netip.Addr) (int, error) {
 			}
 		}
 	}
+	// A batch that fails (an older kernel refuses TIME_WAIT sockets)
+	// does not keep the others from being tried.
 	dropped := 0
+	var first error
 	for len(stale) > 0 {
 		n := min(len(stale), destroyBatch)
 		k, err := d.destroy(stale[:n])
 		dropped += k
-		if err != nil {
-			return dropped, err
+		if first == nil {
+			first = err
 		}
 		stale = stale[n:]
 	}
-	return dropped, nil
+	return dropped, first
 }
 
 // dump lists the TCP sockets of family in every state but LISTEN.
@@ -268,10 +271,14 @@ func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_AL
 // failure is logged, not returned: the node goes on, as it would on a
 // kernel that cannot destroy sockets (one without
 // CONFIG_INET_DIAG_DESTROY, or, for TIME_WAIT sockets, an older one).
+//
+// It may run off the instance's loop: Add waits for it to end.
 func (v *vipSet) DropStaleSockets() {
 	if v.diag == nil {
 		return
 	}
+	v.diagMu.Lock()
+	defer v.diagMu.Unlock()
 	present, err := v.Present()
 	if err != nil {
 		v.log.Warn("could not list the addresses; stale sockets on the VIPs left", "iface", v.ifname, "err", err)

@@ -154,3 +154,75 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestDropOnBothFamilies: DropOn destroys the connections on an IPv4 and
+// an IPv6 VIP, IPv4 ones accepted by a dual-stack [::] listener (mapped
+// addresses) among them, and leaves that listener and a connection on
+// another address alone.
+func TestDropOnBothFamilies(t *testing.T) {
+	lab.RequireRoot(t)
+	l := lab.New(t, netip.MustParsePrefix("10.77.6.0/24"))
+	a := l.AddNode("a", l.Host(11))
+	vip4, vip6 := l.Host(100).Addr(), netip.MustParseAddr("fd00:77:6::100")
+	a.Run("ip", "addr", "add", l.Host(100).String(), "dev", lab.Iface)
+	a.EnableIPv6(netip.PrefixFrom(vip6, 64))
+	var ln net.Listener
+	var d *sockDiag
+	if err := a.Do(func() (err error) {
+		if ln, err = net.Listen("tcp", "[::]:8080"); err != nil {
+			return err
+		}
+		d, err = openSockDiag()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	defer d.Close()
+	// dial connects from a to addr and returns both ends; on one node
+	// both ends have addr for local address.
+	dial := func(addr netip.Addr) (net.Conn, net.Conn) {
+		var c net.Conn
+		if err := a.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, 8080).String(), time.Second)
+			return err
+		}); err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); s.Close() })
+		return c, s
+	}
+	c4, _ := dial(vip4)
+	c6, _ := dial(vip6)
+	own, ownSrv := dial(a.Addr.Addr())
+
+	// The IPv4 connection's server end is an IPv6 socket of a mapped
+	// address; its client end's address is a's own, the kernel's choice.
+	// Both ends of the IPv6 one are on the VIP, and the first destroyed
+	// resets the other, which may be gone by the time its turn comes.
+	n, err := d.DropOn([]netip.Addr{vip4, vip6})
+	if err != nil {
+		t.Fatalf("DropOn: %v", err)
+	}
+	if n < 2 {
+		t.Errorf("DropOn destroyed %d sockets, want at least 2", n)
+	}
+	for _, line := range strings.Split(a.Run("ss", "-tanH"), "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[0] != "LISTEN" &&
+			(strings.Contains(f[3], vip4.String()+"]:") || strings.Contains(f[3], vip6.String()+"]:")) {
+			t.Errorf("a socket on a VIP is left: %s", line)
+		}
+	}
+	for name, c := range map[string]net.Conn{"IPv4 VIP": c4, "IPv6 VIP": c6} {
+		c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the connection on the %s: read %v, want it destroyed", name, err)
+		}
+	}
+	echo(t, "the connection to a's own address", own, ownSrv)
+	dial(vip4) // the listener still accepts
+}

@@ -62,6 +62,10 @@ type vipSet struct {
 	// first of which is logged.
 	diag       *sockDiag
 	diagFailed int
+	// diagMu is held while DropStaleSockets runs, which may be off the
+	// instance's loop; Add waits for it, so that no connection on a VIP
+	// just added is taken for a stale one.
+	diagMu sync.Mutex
 
 	// What the caller was last told about the link state and the primary
 	// address, by LinkUp, Primary or Watch. Watch reports a change against
@@ -149,6 +153,9 @@ func (v *vipSet) Close() error {
 // A copy of a VIP's address with another prefix length is left alone; the
 // kernel then holds both.
 func (v *vipSet) Add() error {
+	v.diagMu.Lock()
+	//lint:ignore SA2001 only waits for a DropStaleSockets under way
+	v.diagMu.Unlock()
 	v.lease.mu.Lock()
 	defer v.lease.mu.Unlock()
 	var errs []error
