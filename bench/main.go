@@ -13,7 +13,7 @@
 //
 // Usage:
 //
-//	bench [-reps 5] [-idle 45s] [-instances 1,10,50] [-instances-idle 20s] [-instances-only]
+//	bench [-reps 5] [-idle 40s] [-instances 1,10,50] [-instances-idle 15s] [-instances-only]
 //	      [-scenarios a,b,c,d,e+f,g] [-vipvisor bin/vipvisor] [-out bench]
 //	      [-capture dir]
 //
@@ -54,9 +54,9 @@ type bench struct {
 func main() {
 	vipvisor := flag.String("vipvisor", "bin/vipvisor", "the vipvisor binary to run (make build)")
 	reps := flag.Int("reps", 5, "repetitions of each scenario for each setup")
-	idle := flag.Duration("idle", 45*time.Second, "how long to measure idle CPU")
+	idle := flag.Duration("idle", 40*time.Second, "how long to measure idle CPU")
 	instances := flag.String("instances", defaultRouterCounts, "numbers of virtual routers to measure idle cost for, comma-separated (empty: none)")
-	instancesIdle := flag.Duration("instances-idle", 20*time.Second, "how long to measure each number of virtual routers")
+	instancesIdle := flag.Duration("instances-idle", 15*time.Second, "how long to measure each number of virtual routers")
 	instancesOnly := flag.Bool("instances-only", false, "measure only the idle cost by number of virtual routers; replace its section of results.md")
 	only := flag.String("scenarios", "", "run only these groups of scenarios (of a, b, c, d, e+f, g), comma-separated, and no other part")
 	out := flag.String("out", "bench", "directory for results.md and the pictures")
