@@ -94,10 +94,9 @@ type instance struct {
 	burst  *time.Timer // the second gratuitous ARP burst
 	again  *time.Timer // the repeat of a split-brain answer
 	// stale is due staleGrace after the VIPs went: then the sockets left
-	// on them are destroyed (see sockets.go). staleLeft says that has
-	// not happened yet.
+	// on them are destroyed (see sockets.go). It is nil once that is
+	// done or under way.
 	stale       *time.Timer
-	staleLeft   bool
 	unwatch     context.CancelFunc
 	splitAt     time.Time // the last split brain
 	splitWith   string
@@ -327,7 +326,7 @@ func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 			// Off the loop: on a busy host the dump of every socket
 			// takes milliseconds, which a backup's timers must not
 			// wait for. A takeover meanwhile waits for it in Add.
-			i.stale, i.staleLeft = nil, false
+			i.stale = nil
 			if i.m.State() != Master {
 				i.bg.Go(i.addrs.DropStaleSockets)
 			}

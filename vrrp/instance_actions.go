@@ -31,7 +31,7 @@ func (i *instance) do(now time.Time, actions []action) {
 	for _, a := range actions {
 		switch a := a.(type) {
 		case stateChange:
-			if a.To == Master && i.staleLeft {
+			if a.To == Master && i.stale != nil {
 				i.dropStale()
 			}
 			i.transition(now, a)
@@ -46,7 +46,7 @@ func (i *instance) do(now time.Time, actions []action) {
 			if err := i.addrs.Remove(); err != nil {
 				i.log.Error("removing virtual addresses failed", "err", err)
 			}
-			i.stale, i.staleLeft = restart(i.stale, staleGrace), true
+			i.stale = restart(i.stale, staleGrace)
 		case announce:
 			i.announce("new master")
 			i.burst = restart(i.burst, secondBurst)
@@ -106,7 +106,6 @@ func (i *instance) dropStale() {
 		i.stale.Stop()
 		i.stale = nil
 	}
-	i.staleLeft = false
 	i.addrs.DropStaleSockets()
 }
 
