@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,6 +38,7 @@ import (
 type sockDiag struct {
 	fd  int
 	seq uint32
+	buf []byte // what recvfrom reads into
 }
 
 // Netlink's and inet_diag's layouts (linux/netlink.h, linux/inet_diag.h).
@@ -68,7 +70,7 @@ func openSockDiag() (*sockDiag, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("bind", err)
 	}
-	return &sockDiag{fd: fd}, nil
+	return &sockDiag{fd: fd, buf: make([]byte, sockDiagRecvBytes)}, nil
 }
 
 func (d *sockDiag) Close() error { return unix.Close(d.fd) }
@@ -130,31 +132,28 @@ func (d *sockDiag) dump(family uint8) ([]diagSocket, error) {
 		return nil, fmt.Errorf("sock_diag dump: %w", os.NewSyscallError("sendto", err))
 	}
 	var out []diagSocket
-	buf := make([]byte, sockDiagRecvBytes)
 	for {
-		n, _, err := unix.Recvfrom(d.fd, buf, 0)
+		n, _, err := unix.Recvfrom(d.fd, d.buf, 0)
 		if err != nil {
 			return nil, fmt.Errorf("sock_diag dump: %w", os.NewSyscallError("recvfrom", err))
 		}
-		for m := buf[:n]; len(m) >= sizeofNlmsghdr; {
-			size := int(binary.NativeEndian.Uint32(m[0:4]))
-			if size < sizeofNlmsghdr || size > len(m) {
-				return nil, errors.New("sock_diag dump: truncated message")
-			}
-			typ, seq, body := binary.NativeEndian.Uint16(m[4:6]), binary.NativeEndian.Uint32(m[8:12]), m[sizeofNlmsghdr:size]
-			m = m[min(nlmAlign(size), len(m)):]
-			if seq != d.seq {
+		msgs, err := syscall.ParseNetlinkMessage(d.buf[:n])
+		if err != nil {
+			return nil, fmt.Errorf("sock_diag dump: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != d.seq {
 				continue
 			}
-			switch typ {
+			switch m.Header.Type {
 			case unix.NLMSG_DONE:
 				return out, nil
 			case unix.NLMSG_ERROR:
-				if err := nlError(body); err != nil {
+				if err := nlError(m.Data); err != nil {
 					return nil, fmt.Errorf("sock_diag dump: %w", err)
 				}
 			case unix.SOCK_DIAG_BY_FAMILY:
-				if s, ok := parseDiagMsg(body); ok {
+				if s, ok := parseDiagMsg(m.Data); ok {
 					out = append(out, s)
 				}
 			}
@@ -177,26 +176,20 @@ func (d *sockDiag) destroy(socks []diagSocket) (int, error) {
 	}
 	failed := 0
 	var first error
-	buf := make([]byte, sockDiagRecvBytes)
 	for {
-		n, _, err := unix.Recvfrom(d.fd, buf, unix.MSG_DONTWAIT)
+		n, _, err := unix.Recvfrom(d.fd, d.buf, unix.MSG_DONTWAIT)
 		if errors.Is(err, unix.EAGAIN) {
 			break
 		}
 		if err != nil {
 			return len(socks) - failed, fmt.Errorf("sock_diag destroy: %w", os.NewSyscallError("recvfrom", err))
 		}
-		for m := buf[:n]; len(m) >= sizeofNlmsghdr; {
-			size := int(binary.NativeEndian.Uint32(m[0:4]))
-			if size < sizeofNlmsghdr || size > len(m) {
-				break
-			}
-			typ, body := binary.NativeEndian.Uint16(m[4:6]), m[sizeofNlmsghdr:size]
-			m = m[min(nlmAlign(size), len(m)):]
-			if typ != unix.NLMSG_ERROR {
+		msgs, _ := syscall.ParseNetlinkMessage(d.buf[:n]) // a truncated tail: what parsed
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR {
 				continue
 			}
-			err := nlError(body)
+			err := nlError(m.Data)
 			if err == nil {
 				continue
 			}
@@ -263,8 +256,6 @@ func nlError(body []byte) error {
 	}
 	return nil
 }
-
-func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
 
 // DropStaleSockets destroys the sockets left on those of the VIPs that
 // are not on the interface now. VIPs there keep their connections. A
