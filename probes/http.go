@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -73,23 +72,16 @@ func NewHTTP(rawURL string, statuses StatusSet, body string) Probe {
 // the TLS configuration for https, and the request, which asks the server
 // to close the connection after its answer.
 func prepareGet(rawURL string) (addr string, cfg *tls.Config, request []byte, err error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
+	if err := checkURL(rawURL); err != nil {
 		return "", nil, nil, err
 	}
+	u, _ := url.Parse(rawURL)
 	port := u.Port()
-	switch u.Scheme {
-	case "http":
-		port = cmp.Or(port, "80")
-	case "https":
+	if u.Scheme == "https" {
 		port = cmp.Or(port, "443")
 		cfg = &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}
-	default:
-		return "", nil, nil, fmt.Errorf("scheme %q is not http or https", u.Scheme)
 	}
-	if u.Hostname() == "" {
-		return "", nil, nil, errors.New("no host")
-	}
+	port = cmp.Or(port, "80")
 	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
 	if err != nil {
 		return "", nil, nil, err

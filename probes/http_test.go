@@ -96,8 +96,9 @@ func TestHTTPRefused(t *testing.T) {
 	wantFail(t, checkWithin(t, NewHTTP(url, nil, ""), time.Second), "connection refused")
 }
 
-// TestHTTPNoHeaders: a server that accepts and never answers.
-func TestHTTPNoHeaders(t *testing.T) {
+// hangingServer starts a server that accepts and never answers, until the
+// client goes away or the test ends.
+func hangingServer(t *testing.T) *httptest.Server {
 	release := make(chan struct{})
 	s, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -105,7 +106,15 @@ func TestHTTPNoHeaders(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	defer close(release) // before s.Close, which waits for the handler
+	// Registered after newServer's cleanup, so run before it: s.Close
+	// waits for the handler.
+	t.Cleanup(func() { close(release) })
+	return s
+}
+
+// TestHTTPNoHeaders: a server that accepts and never answers.
+func TestHTTPNoHeaders(t *testing.T) {
+	s := hangingServer(t)
 	const timeout = 300 * time.Millisecond
 	wantFail(t, checkWithin(t, NewHTTP(s.URL, nil, ""), timeout), "timeout after 300ms")
 }
@@ -113,14 +122,7 @@ func TestHTTPNoHeaders(t *testing.T) {
 // TestTimeoutReasonNamesTheTimeGiven: a check that begins late, as on a
 // busy machine, still names the timeout it was given, not what was left.
 func TestTimeoutReasonNamesTheTimeGiven(t *testing.T) {
-	release := make(chan struct{})
-	s, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	s := hangingServer(t)
 	ctx, cancel := withTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	time.Sleep(50 * time.Millisecond)
