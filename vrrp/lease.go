@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netlink"
 )
 
 // A VIP lease is the dead-man switch for a vipvisor that nothing can
@@ -39,14 +37,6 @@ func (v *vipSet) SetLease(d time.Duration) error {
 	defer v.lease.mu.Unlock()
 	v.lease.life = int(d / time.Second)
 	return nil
-}
-
-// leased returns the netlink address of p with the lease's lifetime.
-func (v *vipSet) leased(a *netlink.Addr) *netlink.Addr {
-	if v.lease.life > 0 {
-		a.ValidLft, a.PreferedLft = v.lease.life, v.lease.life
-	}
-	return a
 }
 
 // startRenewal starts renewing the lease unless it runs; lease.mu is
@@ -85,12 +75,7 @@ func (v *vipSet) renew(stop chan struct{}) {
 			return
 		default:
 		}
-		var err error
-		for _, p := range v.vips {
-			if e := v.h.AddrReplace(v.link, v.leased(v.netlinkAddr(p))); e != nil {
-				err = fmt.Errorf("vrrp: renew %s on %s: %w", p, v.ifname, e)
-			}
-		}
+		err := v.nl.changeAddrs(false, v.index, v.vips, v.lease.life, v.ifname, nil)
 		v.lease.mu.Unlock()
 		if err != nil && !failing {
 			v.log.Error("renewing the VIPs' lease failed; the kernel removes them when it runs out", "err", err)

@@ -35,45 +35,27 @@ import (
 
 // sockDiag is a NETLINK_SOCK_DIAG socket, in the namespace it was opened
 // in.
-type sockDiag struct {
-	fd  int
-	seq uint32
-	buf []byte // what recvfrom reads into
-}
+type sockDiag struct{ *nlSocket }
 
-// Netlink's and inet_diag's layouts (linux/netlink.h, linux/inet_diag.h).
+// inet_diag's layouts (linux/inet_diag.h).
 const (
-	sizeofNlmsghdr    = 16
-	sizeofSockID      = 48
-	sizeofDiagReqV2   = 8 + sizeofSockID
-	sizeofDiagMsg     = 4 + sizeofSockID + 20
-	tcpListen         = 10 // TCP_LISTEN
-	destroyBatch      = 256
-	sockDiagRecvBytes = 1 << 16
+	sizeofNlmsghdr  = 16
+	sizeofSockID    = 48
+	sizeofDiagReqV2 = 8 + sizeofSockID
+	sizeofDiagMsg   = 4 + sizeofSockID + 20
+	tcpListen       = 10 // TCP_LISTEN
+	destroyBatch    = 256
 )
 
 // openSockDiag opens a sock_diag socket in the calling thread's network
 // namespace.
 func openSockDiag() (*sockDiag, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	s, err := openNetlink(unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, err
 	}
-	tv := unix.NsecToTimeval(vipNetlinkTimeout.Nanoseconds())
-	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
-			unix.Close(fd)
-			return nil, os.NewSyscallError("setsockopt", err)
-		}
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("bind", err)
-	}
-	return &sockDiag{fd: fd, buf: make([]byte, sockDiagRecvBytes)}, nil
+	return &sockDiag{s}, nil
 }
-
-func (d *sockDiag) Close() error { return unix.Close(d.fd) }
 
 // diagSocket is one socket a dump returned: its family, state and id, the
 // id as the kernel wrote it, cookie included, to name it to SOCK_DESTROY.
@@ -125,8 +107,8 @@ func (d *sockDiag) DropOn(addrs []netip.Addr) (int, error) {
 
 // dump lists the TCP sockets of family in every state but LISTEN.
 func (d *sockDiag) dump(family uint8) ([]diagSocket, error) {
-	d.seq++
-	req := d.request(unix.SOCK_DIAG_BY_FAMILY, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, d.seq,
+	seq := d.next()
+	req := diagRequest(nil, unix.SOCK_DIAG_BY_FAMILY, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, seq,
 		family, ^uint32(1<<tcpListen), nil)
 	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("sock_diag dump: %w", os.NewSyscallError("sendto", err))
@@ -142,7 +124,7 @@ func (d *sockDiag) dump(family uint8) ([]diagSocket, error) {
 			return nil, fmt.Errorf("sock_diag dump: %w", err)
 		}
 		for _, m := range msgs {
-			if m.Header.Seq != d.seq {
+			if m.Header.Seq != seq {
 				continue
 			}
 			switch m.Header.Type {
@@ -162,68 +144,41 @@ func (d *sockDiag) dump(family uint8) ([]diagSocket, error) {
 }
 
 // destroy sends SOCK_DESTROY for each of socks in one write, and returns
-// how many the kernel destroyed. Only failures are answered: the kernel
-// handles the requests before the write returns, so what is then queued
-// on the socket is every failure there is.
+// how many the kernel destroyed.
 func (d *sockDiag) destroy(socks []diagSocket) (int, error) {
 	var req []byte
 	for _, s := range socks {
-		d.seq++
-		req = append(req, d.request(unix.SOCK_DESTROY, unix.NLM_F_REQUEST, d.seq, s.family, 1<<s.state, s.id[:])...)
+		req = diagRequest(req, unix.SOCK_DESTROY, unix.NLM_F_REQUEST, d.next(), s.family, 1<<s.state, s.id[:])
 	}
-	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, fmt.Errorf("sock_diag destroy: %w", os.NewSyscallError("sendto", err))
+	failed, err := d.sendBatch(req)
+	if err != nil {
+		return 0, fmt.Errorf("sock_diag destroy: %w", err)
 	}
-	failed := 0
 	var first error
-	for {
-		n, _, err := unix.Recvfrom(d.fd, d.buf, unix.MSG_DONTWAIT)
-		if errors.Is(err, unix.EAGAIN) {
+	for _, err := range failed {
+		// ENOENT: gone by itself between the dump and now.
+		if !errors.Is(err, unix.ENOENT) {
+			first = fmt.Errorf("sock_diag destroy: %w", err)
 			break
 		}
-		if err != nil {
-			return len(socks) - failed, fmt.Errorf("sock_diag destroy: %w", os.NewSyscallError("recvfrom", err))
-		}
-		msgs, _ := syscall.ParseNetlinkMessage(d.buf[:n]) // a truncated tail: what parsed
-		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR {
-				continue
-			}
-			err := nlError(m.Data)
-			if err == nil {
-				continue
-			}
-			failed++
-			// Gone by itself between the dump and now.
-			if !errors.Is(err, unix.ENOENT) && first == nil {
-				first = err
-			}
-		}
 	}
-	if first != nil {
-		first = fmt.Errorf("sock_diag destroy: %w", first)
-	}
-	return len(socks) - failed, first
+	return len(socks) - len(failed), first
 }
 
-// request builds one inet_diag_req_v2 for TCP with its netlink header.
-func (d *sockDiag) request(typ uint16, flags uint16, seq uint32, family uint8, states uint32, id []byte) []byte {
-	b := make([]byte, sizeofNlmsghdr+sizeofDiagReqV2)
-	binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
-	binary.NativeEndian.PutUint16(b[4:6], typ)
-	binary.NativeEndian.PutUint16(b[6:8], flags)
-	binary.NativeEndian.PutUint32(b[8:12], seq)
-	r := b[sizeofNlmsghdr:]
-	r[0], r[1] = family, unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(r[4:8], states)
+// diagRequest appends one inet_diag_req_v2 for TCP with its netlink
+// header.
+func diagRequest(b []byte, typ uint16, flags uint16, seq uint32, family uint8, states uint32, id []byte) []byte {
+	b = nlHeader(b, typ, flags, seq, sizeofDiagReqV2)
+	b = append(b, family, unix.IPPROTO_TCP, 0, 0)
+	b = binary.NativeEndian.AppendUint32(b, states)
 	if id != nil {
-		copy(r[8:], id)
-	} else {
-		// No cookie: INET_DIAG_NOCOOKIE.
-		binary.NativeEndian.PutUint32(r[8+40:], ^uint32(0))
-		binary.NativeEndian.PutUint32(r[8+44:], ^uint32(0))
+		return append(b, id...)
 	}
-	return b
+	var none [sizeofSockID]byte
+	// No cookie: INET_DIAG_NOCOOKIE.
+	binary.NativeEndian.PutUint32(none[40:], ^uint32(0))
+	binary.NativeEndian.PutUint32(none[44:], ^uint32(0))
+	return append(b, none[:]...)
 }
 
 // parseDiagMsg reads an inet_diag_msg: family, state, timer, retrans, id.
@@ -243,18 +198,6 @@ func parseDiagMsg(b []byte) (diagSocket, bool) {
 		return diagSocket{}, false
 	}
 	return s, true
-}
-
-// nlError reads the error code of an NLMSG_ERROR message; nil is an
-// acknowledgement.
-func nlError(body []byte) error {
-	if len(body) < 4 {
-		return errors.New("short netlink error message")
-	}
-	if code := int32(binary.NativeEndian.Uint32(body[:4])); code != 0 {
-		return unix.Errno(-code)
-	}
-	return nil
 }
 
 // DropStaleSockets destroys the sockets left on those of the VIPs that

@@ -54,7 +54,8 @@ type vipSet struct {
 	log    *slog.Logger
 
 	ns    netns.NsHandle  // the namespace newVIPSet ran in
-	h     *netlink.Handle // route socket opened in ns
+	h     *netlink.Handle // route socket opened in ns: links, listings
+	nl    *nlSocket       // route socket opened in ns: the VIPs' changes, in batches
 	link  netlink.Link    // the interface, as newVIPSet found it
 	isVIP map[netip.Addr]bool
 	// diag destroys stale sockets on the VIPs (DropStaleSockets); nil
@@ -126,6 +127,10 @@ func newVIPSet(ifname string, vips []netip.Prefix, log *slog.Logger) (*vipSet, e
 		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
 	}
 	v.index = v.link.Attrs().Index
+	if v.nl, err = openNetlink(unix.NETLINK_ROUTE); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("vrrp: %s: open netlink socket: %w", ifname, err)
+	}
 	if v.diag, err = openSockDiag(); err != nil {
 		v.log.Warn("no sock_diag socket: stale TCP sockets on a VIP will not be destroyed when it is taken", "iface", ifname, "err", err)
 	}
@@ -140,6 +145,9 @@ func (v *vipSet) Close() error {
 	v.stopRenewal()
 	v.lease.mu.Unlock()
 	v.h.Close()
+	if v.nl != nil {
+		v.nl.Close()
+	}
 	if v.diag != nil {
 		v.diag.Close()
 	}
@@ -158,19 +166,15 @@ func (v *vipSet) Add() error {
 	v.diagMu.Unlock()
 	v.lease.mu.Lock()
 	defer v.lease.mu.Unlock()
-	var errs []error
-	for _, p := range v.vips {
-		err := v.h.AddrReplace(v.link, v.leased(v.netlinkAddr(p)))
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			errs = append(errs, fmt.Errorf("vrrp: add %s on %s: %w", p, v.ifname, err))
-			continue
-		}
+	err := v.nl.changeAddrs(false, v.index, v.vips, v.lease.life, v.ifname, func(added []netip.Prefix) {
 		if v.added != nil {
-			v.added(p.Addr())
+			for _, p := range added {
+				v.added(p.Addr())
+			}
 		}
-	}
+	})
 	v.startRenewal()
-	return errors.Join(errs...)
+	return err
 }
 
 // Remove removes every VIP, with its configured prefix length, from the
@@ -182,13 +186,7 @@ func (v *vipSet) Remove() error {
 	v.lease.mu.Lock()
 	v.stopRenewal()
 	v.lease.mu.Unlock()
-	var errs []error
-	for _, p := range v.vips {
-		if err := v.del(p); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return v.nl.changeAddrs(true, v.index, v.vips, 0, v.ifname, nil)
 }
 
 // Present returns, in configuration order and with their configured prefix

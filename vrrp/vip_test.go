@@ -342,3 +342,58 @@ func TestNewInstanceNeedsAnAddressOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// A VIP the kernel refuses is named in Add's error; the others of its
+// batch and of the batches after it are added and announced all the same.
+func TestVIPsAddNamesTheOneRefusedAndAddsTheRest(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	a.EnableIPv6(netip.MustParsePrefix("fd00:77::11/64"))
+	var vips []netip.Prefix
+	for i := range 2*addrBatch + 3 {
+		vips = append(vips, netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0, 0, 0x78, 14: byte(i >> 8), 15: byte(i)}), 128))
+	}
+	bad := netip.MustParsePrefix("ff0e::1/128") // the kernel adds no multicast address
+	vips = slices.Insert(vips, addrBatch+5, bad)
+	v := vipNew(t, a, vips...)
+	var announced []netip.Prefix
+	v.added = func(p netip.Addr) { announced = append(announced, netip.PrefixFrom(p, 128)) }
+	err := v.Add()
+	if err == nil || !strings.Contains(err.Error(), bad.String()) || strings.Count(err.Error(), "\n") > 0 {
+		t.Errorf("Add: %v; want one error naming %s", err, bad)
+	}
+	want := slices.DeleteFunc(slices.Clone(vips), func(p netip.Prefix) bool { return p == bad })
+	got, perr := v.Present()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Present after Add %s", vipDiff(want, got))
+	}
+	if !slices.Equal(announced, want) {
+		t.Errorf("announced as added %s", vipDiff(want, announced))
+	}
+	if err := v.Remove(); err != nil {
+		t.Errorf("Remove with one VIP never added: %v", err)
+	}
+	if got, _ := v.Present(); len(got) != 0 {
+		t.Errorf("left after Remove: %v", got)
+	}
+}
+
+// The VIPs go on as ip addr add puts them: an IPv4 prefix shorter than
+// /31 with its broadcast address, a /32 without one.
+func TestVIPsAddedWithBroadcast(t *testing.T) {
+	t.Parallel()
+	_, a := vipLab(t)
+	v := vipNew(t, a, vipPrefixes("10.98.1.1/24", "10.98.2.1/30", "10.98.3.1/32")...)
+	if err := v.Add(); err != nil {
+		t.Fatal(err)
+	}
+	out := a.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	for _, want := range []string{"10.98.1.1/24 brd 10.98.1.255 ", "10.98.2.1/30 brd 10.98.2.3 ", "10.98.3.1/32 scope global"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ip addr does not show %q:\n%s", want, out)
+		}
+	}
+}
