@@ -52,9 +52,12 @@ type earlyRound struct {
 	sent map[netip.Addr]bool
 }
 
-// First sends one round of announcements for vip at once, on a socket
-// kept for the Announce that follows; that Announce then sends vip one
-// round less. A failure is left to Announce, which sends vip every round.
+// First sends the ARP request of vip's first round at once, on a socket
+// kept for the Announce that follows; that Announce then completes the
+// round with the reply and sends the others. The request alone is what
+// keepalived sends and most switches heed, and it is half the frames, so
+// the last of many VIPs is announced twice as soon. A failure is left to
+// Announce, which then sends vip every round.
 func (a *arpAnnouncer) First(vip netip.Addr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -70,7 +73,7 @@ func (a *arpAnnouncer) First(vip netip.Addr) {
 	if err != nil {
 		return
 	}
-	if _, err := a.send(a.early.conn, frames, 1); err == nil {
+	if _, err := a.send(a.early.conn, frames[:1], 1); err == nil {
 		a.early.sent[vip] = true
 	}
 }
@@ -153,21 +156,21 @@ func (a *arpAnnouncer) Announce(rounds int) error {
 		}
 	}
 	defer a.closing.Go(func() { conn.Close() })
-	// The VIPs First announced as they were added have had their first
-	// round.
-	var rest []netip.Addr
-	for _, vip := range a.vips {
-		if early == nil || !early.sent[vip] {
-			rest = append(rest, vip)
-		}
-	}
-	first, err := announcements(mac, mac, rest)
-	if err != nil {
-		return fmt.Errorf("vrrp: announce on %s: %w", a.ifname, err)
-	}
 	all, err := announcements(mac, mac, a.vips)
 	if err != nil {
 		return fmt.Errorf("vrrp: announce on %s: %w", a.ifname, err)
+	}
+	// The VIPs First announced as they were added have had the request
+	// of their first round.
+	first := make([][]byte, 0, len(all))
+	sentEarly := 0
+	for k, vip := range a.vips {
+		if early != nil && early.sent[vip] {
+			first = append(first, all[2*k+1])
+			sentEarly++
+		} else {
+			first = append(first, all[2*k], all[2*k+1])
+		}
 	}
 	n1, err1 := a.send(conn, first, 1)
 	n2, err2 := a.send(conn, all, rounds-1)
@@ -175,7 +178,7 @@ func (a *arpAnnouncer) Announce(rounds int) error {
 		return err
 	}
 	a.log.Debug("announced VIPs", "iface", a.ifname, "vips", len(a.vips), "rounds", rounds, "frames", n1+n2,
-		"sent_as_added", len(a.vips)-len(rest))
+		"sent_as_added", sentEarly)
 	return nil
 }
 
