@@ -75,7 +75,7 @@ func (v *vipSet) renew(stop chan struct{}) {
 			return
 		default:
 		}
-		err := v.nl.changeAddrs(false, v.index, v.vips, v.lease.life, v.ifname, nil)
+		err := v.change(false, v.vips, v.lease.life, nil)
 		v.lease.mu.Unlock()
 		if err != nil && !failing {
 			v.log.Error("renewing the VIPs' lease failed; the kernel removes them when it runs out", "err", err)

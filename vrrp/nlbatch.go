@@ -25,7 +25,10 @@ type nlSocket struct {
 	buf []byte // what recvfrom reads into
 }
 
-const nlRecvBytes = 1 << 16
+const (
+	nlRecvBytes    = 1 << 16
+	sizeofNlmsghdr = 16 // linux/netlink.h
+)
 
 // openNetlink opens a netlink socket of proto in the calling thread's
 // network namespace, with vipNetlinkTimeout on sends and receives.
@@ -135,7 +138,8 @@ const (
 // interface index, or with del an RTM_DELADDR that removes it, with the
 // attributes ip addr and vishvananda/netlink give: IFA_LOCAL and
 // IFA_ADDRESS, an IPv4 prefix shorter than /31 its broadcast address, an
-// IPv6 one IFA_F_NODAD, and a lifetime of life seconds if life > 0.
+// IPv6 one IFA_F_NODAD (duplicate address detection would hold a new
+// master's VIP tentative), and a lifetime of life seconds if life > 0.
 func addrRequest(b []byte, del bool, seq uint32, index int, p netip.Prefix, life int) []byte {
 	addr := p.Addr().AsSlice()
 	family, flags := uint8(unix.AF_INET), uint8(0)
@@ -151,7 +155,7 @@ func addrRequest(b []byte, del bool, seq uint32, index int, p netip.Prefix, life
 	if brd != nil {
 		body += attr
 	}
-	if life > 0 && !del {
+	if life > 0 {
 		body += 4 + sizeofIfaCacheinfo
 	}
 	typ, nlflags := uint16(unix.RTM_DELADDR), uint16(unix.NLM_F_REQUEST)
@@ -166,7 +170,7 @@ func addrRequest(b []byte, del bool, seq uint32, index int, p netip.Prefix, life
 	if brd != nil {
 		b = rtAttr(b, unix.IFA_BROADCAST, brd)
 	}
-	if life > 0 && !del {
+	if life > 0 {
 		var ci [sizeofIfaCacheinfo]byte
 		binary.NativeEndian.PutUint32(ci[0:4], uint32(life)) // ifa_prefered
 		binary.NativeEndian.PutUint32(ci[4:8], uint32(life)) // ifa_valid
@@ -182,11 +186,12 @@ func rtAttr(b []byte, typ uint16, data []byte) []byte {
 	return append(b, data...)
 }
 
-// changeAddrs adds (replacing) or removes ps on the interface index,
-// addrBatch to a write, and calls done after each write with the ones
-// that write changed. It returns the failures, each naming its VIP; a
-// removal of an address that is not there is not one.
-func (s *nlSocket) changeAddrs(del bool, index int, ps []netip.Prefix, life int, ifname string, done func([]netip.Prefix)) error {
+// change adds (replacing) or, with del, removes ps on the interface,
+// addrBatch to a write, each with a lifetime of life seconds if life > 0,
+// and calls done, if set, after each write with the ones that write
+// changed. It returns the failures, each naming its VIP; a removal of an
+// address that is not there is not one.
+func (v *vipSet) change(del bool, ps []netip.Prefix, life int, done func([]netip.Prefix)) error {
 	var errs []error
 	verb := "add"
 	if del {
@@ -198,19 +203,19 @@ func (s *nlSocket) changeAddrs(del bool, index int, ps []netip.Prefix, life int,
 		chunk := ps[:min(len(ps), addrBatch)]
 		ps = ps[len(chunk):]
 		req, ok = req[:0], ok[:0]
-		first := s.seq + 1
+		first := v.nl.seq + 1
 		for _, p := range chunk {
-			req = addrRequest(req, del, s.next(), index, p, life)
+			req = addrRequest(req, del, v.nl.next(), v.index, p, life)
 		}
-		failed, err := s.sendBatch(req)
+		failed, err := v.nl.sendBatch(req)
 		if err != nil {
 			// Not done, or not known to be done: none is counted.
-			errs = append(errs, fmt.Errorf("vrrp: %s %d VIPs from %s on %s: %w", verb, len(chunk), chunk[0], ifname, err))
+			errs = append(errs, fmt.Errorf("vrrp: %s %d VIPs from %s on %s: %w", verb, len(chunk), chunk[0], v.ifname, err))
 			continue
 		}
 		for k, p := range chunk {
 			if e, bad := failed[first+uint32(k)]; bad && !(del && errors.Is(e, unix.EADDRNOTAVAIL)) {
-				errs = append(errs, fmt.Errorf("vrrp: %s %s on %s: %w", verb, p, ifname, e))
+				errs = append(errs, fmt.Errorf("vrrp: %s %s on %s: %w", verb, p, v.ifname, e))
 				continue
 			}
 			ok = append(ok, p)

@@ -39,7 +39,6 @@ type sockDiag struct{ *nlSocket }
 
 // inet_diag's layouts (linux/inet_diag.h).
 const (
-	sizeofNlmsghdr  = 16
 	sizeofSockID    = 48
 	sizeofDiagReqV2 = 8 + sizeofSockID
 	sizeofDiagMsg   = 4 + sizeofSockID + 20

@@ -154,9 +154,9 @@ func (v *vipSet) Close() error {
 	return v.ns.Close()
 }
 
-// Add adds every VIP to the interface. It is idempotent: netlink's
-// AddrReplace leaves a VIP that is already there in place, so adding twice
-// is not an error. It tries every VIP and returns the failures joined.
+// Add adds every VIP to the interface. It is idempotent: RTM_NEWADDR with
+// NLM_F_REPLACE leaves a VIP that is already there in place, so adding
+// twice is not an error. It tries every VIP and returns the failures joined.
 //
 // A copy of a VIP's address with another prefix length is left alone; the
 // kernel then holds both.
@@ -166,7 +166,7 @@ func (v *vipSet) Add() error {
 	v.diagMu.Unlock()
 	v.lease.mu.Lock()
 	defer v.lease.mu.Unlock()
-	err := v.nl.changeAddrs(false, v.index, v.vips, v.lease.life, v.ifname, func(added []netip.Prefix) {
+	err := v.change(false, v.vips, v.lease.life, func(added []netip.Prefix) {
 		if v.added != nil {
 			for _, p := range added {
 				v.added(p.Addr())
@@ -186,7 +186,7 @@ func (v *vipSet) Remove() error {
 	v.lease.mu.Lock()
 	v.stopRenewal()
 	v.lease.mu.Unlock()
-	return v.nl.changeAddrs(true, v.index, v.vips, 0, v.ifname, nil)
+	return v.change(true, v.vips, 0, nil)
 }
 
 // Present returns, in configuration order and with their configured prefix
@@ -224,19 +224,19 @@ func (v *vipSet) RemoveStale() (removed []netip.Prefix, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
+	var stale []netip.Prefix
 	for _, a := range addrs {
-		if !v.isVIP[a.prefix.Addr()] {
-			continue
+		if v.isVIP[a.prefix.Addr()] {
+			stale = append(stale, a.prefix)
 		}
-		if err := v.del(a.prefix); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		v.log.Info("removed stale VIP", "iface", v.ifname, "vip", a.prefix)
-		removed = append(removed, a.prefix)
 	}
-	return removed, errors.Join(errs...)
+	err = v.change(true, stale, 0, func(gone []netip.Prefix) {
+		for _, p := range gone {
+			v.log.Info("removed stale VIP", "iface", v.ifname, "vip", p)
+		}
+		removed = append(removed, gone...)
+	})
+	return removed, err
 }
 
 // RemoveStaleVIPs removes from interface ifname every one of vips it
@@ -292,15 +292,6 @@ func (v *vipSet) LinkUp() (bool, error) {
 func linkFlagsUp(flags uint32) bool {
 	const want = unix.IFF_UP | unix.IFF_RUNNING
 	return flags&want == want
-}
-
-// del removes one address; one that is not there is not an error.
-func (v *vipSet) del(p netip.Prefix) error {
-	err := v.h.AddrDel(v.link, v.netlinkAddr(p))
-	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-		return fmt.Errorf("vrrp: remove %s from %s: %w", p, v.ifname, err)
-	}
-	return nil
 }
 
 // vipIfAddr is an address of the VIPs' family on the interface with its
@@ -385,20 +376,6 @@ var errNoAddress = errors.New("no IPv4 address of its own (VIPs do not count)")
 // errNoLinkLocal: the interface has no IPv6 link-local address, which an
 // IPv6 virtual router sends from (RFC 5798 §5.1.2.1).
 var errNoLinkLocal = errors.New("no IPv6 link-local address (is IPv6 disabled on it?)")
-
-// netlinkAddr returns a fresh netlink.Addr for p: AddrReplace and AddrDel
-// write the broadcast address into the value they are given. An IPv6 one
-// skips duplicate address detection.
-func (v *vipSet) netlinkAddr(p netip.Prefix) *netlink.Addr {
-	if v.v6 {
-		return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)},
-			Flags: unix.IFA_F_NODAD}
-	}
-	return &netlink.Addr{IPNet: &net.IPNet{
-		IP:   p.Addr().AsSlice(),
-		Mask: net.CIDRMask(p.Bits(), 32),
-	}}
-}
 
 // ipNetPrefix converts a net.IPNet of the family v6 says; ok is false for
 // anything else.
