@@ -31,13 +31,18 @@ func (i *instance) do(now time.Time, actions []action) {
 	for _, a := range actions {
 		switch a := a.(type) {
 		case stateChange:
-			if a.To == Master && i.stale != nil {
-				i.dropStale()
-			}
 			i.transition(now, a)
 		case sendAdvert:
 			i.send(a.Priority)
 		case addVIPs:
+			// A master back within the grace of its last yield first
+			// destroys what that mastership left: after the advert, as
+			// the dump of every socket can take milliseconds, and
+			// before the VIPs, so that no new connection is taken for
+			// stale.
+			if i.stale != nil {
+				i.dropStale()
+			}
 			if err := i.addrs.Add(); err != nil {
 				i.log.Error("adding virtual addresses failed", "err", err)
 			}

@@ -104,6 +104,14 @@ type opLog struct {
 }
 
 func (l *opLog) add(op string) { l.mu.Lock(); l.ops = append(l.ops, op); l.mu.Unlock() }
+func (l *opLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ops) == 0 {
+		return ""
+	}
+	return l.ops[len(l.ops)-1]
+}
 func (l *opLog) take() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -119,12 +127,23 @@ type fakeAddrs struct {
 	up      bool
 	events  chan linkEvent
 	drops   int // DropStaleSockets calls
+	// dropAfter is the operation logged last before the latest call.
+	dropAfter string
 }
 
 func (a *fakeAddrs) DropStaleSockets() {
+	last := a.log.last()
 	a.mu.Lock()
 	a.drops++
+	a.dropAfter = last
 	a.mu.Unlock()
+}
+
+// droppedAfter returns what the last DropStaleSockets call came after.
+func (a *fakeAddrs) droppedAfter() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dropAfter
 }
 func (a *fakeAddrs) dropped() int { a.mu.Lock(); defer a.mu.Unlock(); return a.drops }
 func (a *fakeAddrs) Add() error {

@@ -446,6 +446,12 @@ func TestInstanceDropsStaleSocketsOffTheTakeover(t *testing.T) {
 		if n := a.addrs.dropped(); n != 3 {
 			t.Errorf("a dropped %d times by preempting back within the grace, want 3", n)
 		}
+		// The drop is a dump of every TCP socket, milliseconds on a busy
+		// host: it comes after the takeover's advert and before the VIPs
+		// are added, so that no connection to them is taken for stale.
+		if got, want := a.addrs.droppedAfter(), "send 150"; got != want {
+			t.Errorf("the takeover's drop came after %q, want right after the advert (%q)", got, want)
+		}
 		// And not again once the grace would have passed.
 		time.Sleep(staleGrace)
 		synctest.Wait()

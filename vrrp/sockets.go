@@ -30,7 +30,8 @@ import (
 // So while a VIP is not on the node, every TCP socket whose local
 // address is that VIP, other than a listener, is destroyed with
 // SOCK_DESTROY, as ss -K does: at start-up, staleGrace after the node let
-// the VIP go, or, if it takes the VIP back sooner, as it does. None of
+// the VIP go, or, if it takes the VIP back sooner, between its first
+// advert and adding the VIP. None of
 // them can be of use: the VIP is, or was, elsewhere.
 
 // sockDiag is a NETLINK_SOCK_DIAG socket, in the namespace it was opened
