@@ -35,14 +35,10 @@ func (i *instance) do(now time.Time, actions []action) {
 		case sendAdvert:
 			i.send(a.Priority)
 		case addVIPs:
-			// A master back within the grace of its last yield first
-			// destroys what that mastership left: after the advert, as
-			// the dump of every socket can take milliseconds, and
-			// before the VIPs, so that no new connection is taken for
-			// stale.
-			if i.stale != nil {
-				i.dropStale()
-			}
+			// After the advert, as the dump of every socket can take
+			// milliseconds, and before the VIPs, so that no new
+			// connection is taken for stale.
+			i.dropStale()
 			if err := i.addrs.Add(); err != nil {
 				i.log.Error("adding virtual addresses failed", "err", err)
 			}
@@ -104,13 +100,14 @@ func restart(t *time.Timer, d time.Duration) *time.Timer {
 	return time.NewTimer(d)
 }
 
-// dropStale destroys the sockets left on the VIPs, now that they are
-// gone, and forgets the pending grace.
+// dropStale destroys, if the grace of the last yield is still pending,
+// the sockets that mastership left on the VIPs, and forgets the grace.
 func (i *instance) dropStale() {
-	if i.stale != nil {
-		i.stale.Stop()
-		i.stale = nil
+	if i.stale == nil {
+		return
 	}
+	i.stale.Stop()
+	i.stale = nil
 	i.addrs.DropStaleSockets()
 }
 

@@ -31,8 +31,8 @@ import (
 // address is that VIP, other than a listener, is destroyed with
 // SOCK_DESTROY, as ss -K does: at start-up, staleGrace after the node let
 // the VIP go, or, if it takes the VIP back sooner, between its first
-// advert and adding the VIP. None of
-// them can be of use: the VIP is, or was, elsewhere.
+// advert and adding the VIP. None of them can be of use: the VIP is, or
+// was, elsewhere.
 
 // sockDiag is a NETLINK_SOCK_DIAG socket, in the namespace it was opened
 // in.
