@@ -148,6 +148,35 @@ func TestConnMulticast(t *testing.T) {
 			t.Errorf("%d own packets came back", n)
 		}
 	})
+	// The twin sends every advert, so it carries the same options; it
+	// is out of the poller and keeps nothing of what it is sent (the
+	// unicast above reached b's sockets, multicast of a group it has not
+	// joined would not).
+	t.Run("send twin", func(t *testing.T) {
+		tx := cb.sock.(*socket4).tx
+		var dev string
+		var tos, ttl, mttl, loop, queued, flags int
+		connMust(t, tx.rc.Control(func(fd uintptr) {
+			ip := unix.IPPROTO_IP
+			dev, _ = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+			tos, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_TOS)
+			ttl, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_TTL)
+			mttl, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_MULTICAST_TTL)
+			loop, _ = unix.GetsockoptInt(int(fd), ip, unix.IP_MULTICAST_LOOP)
+			queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+			flags, _ = unix.FcntlInt(fd, unix.F_GETFL, 0)
+		}))
+		if dev != lab.Iface || tos != 0xc0 || ttl != 255 || mttl != 255 || loop != 0 {
+			t.Errorf("twin bound to %q, IP_TOS %#x, IP_TTL %d, IP_MULTICAST_TTL %d, IP_MULTICAST_LOOP %d; want %s, 0xc0, 255, 255, 0",
+				dev, tos, ttl, mttl, loop, lab.Iface)
+		}
+		if flags&unix.O_NONBLOCK != 0 {
+			t.Error("twin is non-blocking, so the runtime's poller watches it")
+		}
+		if queued != 0 {
+			t.Errorf("twin holds %d bytes it was sent; its filter should drop them", queued)
+		}
+	})
 	t.Run("no primary", func(t *testing.T) {
 		ca.SetPrimary(netip.Addr{})
 		if err := ca.Send(150); err == nil {

@@ -229,6 +229,11 @@ func (i *instance) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	i.ctx = ctx
+	timer, err := newFDTimer()
+	if err != nil {
+		return err
+	}
+	defer timer.Close()
 	if err := i.removeStale(); err != nil {
 		return err
 	}
@@ -254,7 +259,7 @@ func (i *instance) Run(ctx context.Context) error {
 		i.setFault(now, "link", true)
 	}
 	i.apply(now, start{})
-	return i.loop(ctx, adverts, links, failed)
+	return i.loop(ctx, timer, adverts, links, failed)
 }
 
 // removeStale removes copies of the VIPs an earlier run left behind (a
@@ -295,18 +300,17 @@ func (i *instance) receive(failed chan<- error) <-chan *Advert {
 	return adverts
 }
 
-func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-chan linkEvent, failed <-chan error) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+func (i *instance) loop(ctx context.Context, timer *fdTimer, adverts <-chan *Advert, links <-chan linkEvent, failed <-chan error) error {
 	var refresh <-chan time.Time
 	if d := i.cfg.GARPRefresh; d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
 		refresh = t.C
 	}
+	var armed time.Time
 	for i.m.State() != Stopped {
 		i.refreshStatus()
-		i.arm(timer)
+		armed = i.arm(timer, armed)
 		select {
 		case a := <-adverts:
 			i.received(a)
@@ -314,6 +318,7 @@ func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 		case c := <-i.conflicts:
 			i.apply(time.Now(), c)
 		case now := <-timer.C:
+			armed = time.Time{}
 			i.apply(now, timeout{})
 		case ev := <-links:
 			i.onLink(time.Now(), ev)
@@ -350,14 +355,19 @@ func (i *instance) loop(ctx context.Context, adverts <-chan *Advert, links <-cha
 	return nil
 }
 
-// arm sets timer to the machine's deadline.
-func (i *instance) arm(timer *time.Timer) {
+// arm sets timer to the machine's deadline unless it is set to it
+// already, armed being the deadline it was last set to (zero once it has
+// fired), and returns the deadline it is set to.
+func (i *instance) arm(timer *fdTimer, armed time.Time) time.Time {
 	d := i.m.Deadline()
-	if d.IsZero() {
+	switch {
+	case d.Equal(armed):
+	case d.IsZero():
 		timer.Stop()
-		return
+	default:
+		timer.Reset(time.Until(d))
 	}
-	timer.Reset(time.Until(d))
+	return d
 }
 
 // timerC is t's channel, or nil (never ready) when t is nil.

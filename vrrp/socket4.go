@@ -29,8 +29,8 @@ type socket interface {
 }
 
 // socket4 is the IPv4 VRRP socket: a raw socket of protocol 112 bound to
-// one interface, its options set through ipv4.PacketConn and its sends
-// made by sendmsg.
+// one interface, its options set through ipv4.PacketConn, and its twin,
+// through which sendmsg sends.
 //
 // It reads with the IPConn's ReadMsgIP, not PacketConn.ReadFrom, and asks
 // the kernel only for IP_PKTINFO. ReadMsgIP keeps the IPv4 header as it
@@ -45,6 +45,7 @@ type socket4 struct {
 	ipc     *net.IPConn
 	pc      *ipv4.PacketConn // ipc's options
 	rc      syscall.RawConn  // ipc's, for sendmsg
+	tx      *txSocket
 	ifindex int
 	oob     []byte // recv's own
 	sendOOB []byte // send's own: one IP_PKTINFO
@@ -58,7 +59,7 @@ var _ socket = (*socket4)(nil)
 // of ifi with TTL 255 (RFC 5798 §5.1.1.3; Go's default is 1), does not
 // loop it back, and joins the group on ifi.
 func listen4(ifi *net.Interface, group netip.Addr) (*socket4, error) {
-	ipc, err := listenRaw4(ifi.Name)
+	ipc, err := listenRaw(4, ifi.Name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -74,31 +75,54 @@ func listen4(ifi *net.Interface, group netip.Addr) (*socket4, error) {
 		ipc.Close()
 		return nil, err
 	}
+	twin, err := listenRaw(4, ifi.Name, true)
+	if err == nil {
+		if err = setSendOptions4(ipv4.NewPacketConn(twin), ifi, group); err != nil {
+			twin.Close()
+		}
+	}
+	if err == nil {
+		s.tx, err = newTxSocket(twin, ifi.Name)
+	}
+	if err != nil {
+		ipc.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// listenRaw4 opens the raw socket, bound to ifname before it sees a packet,
-// and subscribed to no multicast group it has not joined itself
-// (IP_MULTICAST_ALL off: another program's group stays out). x/net has
-// neither option, and both must be set before the first packet, hence the
-// Control function.
-func listenRaw4(ifname string) (*net.IPConn, error) {
+// listenRaw opens a raw VRRP socket of IP version 4 or 6, bound to ifname
+// before it sees a packet, and subscribed to no multicast group it has not
+// joined itself (IP_MULTICAST_ALL off: another program's group stays out);
+// with sendOnly, a twin's, with the filter that drops what it would
+// receive. x/net has none of these options, and they must be set before
+// the first packet, hence the Control function.
+func listenRaw(version int, ifname string, sendOnly bool) (*net.IPConn, error) {
+	network, addr, level, mcastAll, optName := "ip4", "0.0.0.0", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, "IP_MULTICAST_ALL"
+	if version == 6 {
+		network, addr, level, mcastAll, optName = "ip6", "::", unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, "IPV6_MULTICAST_ALL"
+	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
 		cerr := rc.Control(func(fd uintptr) {
+			if sendOnly {
+				if err = attachDropAll(int(fd)); err != nil {
+					return
+				}
+			}
 			if err = unix.BindToDevice(int(fd), ifname); err != nil {
 				err = fmt.Errorf("bind to device: %w", err)
 				return
 			}
-			if err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
-				err = fmt.Errorf("IP_MULTICAST_ALL: %w", err)
+			if err = unix.SetsockoptInt(int(fd), level, mcastAll, 0); err != nil {
+				err = fmt.Errorf("%s: %w", optName, err)
 			}
 		})
 		return errors.Join(cerr, err)
 	}}
-	pc, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip4:%d", ipProtoVRRP), "0.0.0.0")
+	pc, err := lc.ListenPacket(context.Background(), fmt.Sprintf("%s:%d", network, ipProtoVRRP), addr)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", ifname, err)
+		return nil, fmt.Errorf("vrrp: open raw IPv%d socket on %s: %w", version, ifname, err)
 	}
 	return pc.(*net.IPConn), nil
 }
@@ -106,22 +130,11 @@ func listenRaw4(ifname string) (*net.IPConn, error) {
 // setOptions sets the options listen4 promises, each error naming the
 // option the kernel refused.
 func (s *socket4) setOptions(ifi *net.Interface, group netip.Addr) error {
-	opts := []sockopt{
-		{"IP_PKTINFO", func() error { return s.pc.SetControlMessage(ipv4.FlagInterface, true) }},
-		{"IP_TOS", func() error { return s.pc.SetTOS(0xc0) }},
-		{"IP_TTL", func() error { return s.pc.SetTTL(255) }},
+	if err := setOpts(ifi, sockopt{"IP_PKTINFO", func() error { return s.pc.SetControlMessage(ipv4.FlagInterface, true) }}); err != nil {
+		return err
 	}
-	if group.IsValid() {
-		opts = append(opts, []sockopt{
-			{"IP_MULTICAST_IF", func() error { return s.pc.SetMulticastInterface(ifi) }},
-			{"IP_MULTICAST_TTL", func() error { return s.pc.SetMulticastTTL(255) }},
-			{"IP_MULTICAST_LOOP", func() error { return s.pc.SetMulticastLoopback(false) }},
-		}...)
-	}
-	for _, o := range opts {
-		if err := o.set(); err != nil {
-			return fmt.Errorf("vrrp: set %s on %s: %w", o.name, ifi.Name, err)
-		}
+	if err := setSendOptions4(s.pc, ifi, group); err != nil {
+		return err
 	}
 	if group.IsValid() {
 		if err := s.pc.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()}); err != nil {
@@ -131,10 +144,38 @@ func (s *socket4) setOptions(ifi *net.Interface, group netip.Addr) error {
 	return nil
 }
 
+// setSendOptions4 sets the options of what pc sends, on the socket and
+// on its twin.
+func setSendOptions4(pc *ipv4.PacketConn, ifi *net.Interface, group netip.Addr) error {
+	opts := []sockopt{
+		{"IP_TOS", func() error { return pc.SetTOS(0xc0) }},
+		{"IP_TTL", func() error { return pc.SetTTL(255) }},
+	}
+	if group.IsValid() {
+		opts = append(opts, []sockopt{
+			{"IP_MULTICAST_IF", func() error { return pc.SetMulticastInterface(ifi) }},
+			{"IP_MULTICAST_TTL", func() error { return pc.SetMulticastTTL(255) }},
+			{"IP_MULTICAST_LOOP", func() error { return pc.SetMulticastLoopback(false) }},
+		}...)
+	}
+	return setOpts(ifi, opts...)
+}
+
 // sockopt is one socket option setOptions sets, named for its error.
 type sockopt struct {
 	name string
 	set  func() error
+}
+
+// setOpts sets opts in order, the error of the first the kernel refuses
+// naming it and ifi.
+func setOpts(ifi *net.Interface, opts ...sockopt) error {
+	for _, o := range opts {
+		if err := o.set(); err != nil {
+			return fmt.Errorf("vrrp: set %s on %s: %w", o.name, ifi.Name, err)
+		}
+	}
+	return nil
 }
 
 // recv reads one packet: the IPv4 header and payload into b, the arrival
@@ -173,11 +214,11 @@ func (s *socket4) send(b []byte, src, dst netip.Addr) error {
 	info := unix.Inet4Pktinfo{Ifindex: int32(s.ifindex), Spec_dst: src.As4()}
 	putCmsg(s.sendOOB, unix.IPPROTO_IP, unix.IP_PKTINFO, unsafe.Pointer(&info), unix.SizeofInet4Pktinfo)
 	to := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
-	if err := sendmsg(s.rc, b, s.sendOOB, unsafe.Pointer(&to), unix.SizeofSockaddrInet4); err != nil {
+	if err := sendmsg(s.tx, s.rc, b, s.sendOOB, unsafe.Pointer(&to), unix.SizeofSockaddrInet4); err != nil {
 		return writeError(s.ipc.LocalAddr(), &net.IPAddr{IP: dst.AsSlice()}, err)
 	}
 	return nil
 }
 
-// Close closes the socket, which leaves the group.
-func (s *socket4) Close() error { return s.pc.Close() }
+// Close closes the socket, which leaves the group, and its twin.
+func (s *socket4) Close() error { return errors.Join(s.pc.Close(), s.tx.Close()) }

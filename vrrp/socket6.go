@@ -1,7 +1,6 @@
 package vrrp
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,8 +16,8 @@ import (
 var defaultGroup6 = netip.MustParseAddr("ff02::12")
 
 // socket6 is the IPv6 VRRP socket: a raw socket of next header 112 bound
-// to one interface, driven through ipv6.PacketConn, its sends made by
-// sendmsg. An IPv6 raw socket never delivers the IPv6 header, so what the
+// to one interface, driven through ipv6.PacketConn, and its twin, through
+// which sendmsg sends. An IPv6 raw socket never delivers the IPv6 header, so what the
 // receive checks need of it comes from the control message: the hop limit
 // (RFC 5798 §7.1: 255), the destination and the arrival interface; the
 // source is the sender's address ReadFrom returns.
@@ -30,6 +29,7 @@ type socket6 struct {
 	ipc     *net.IPConn
 	pc      *ipv6.PacketConn // ipc's options and reads
 	rc      syscall.RawConn  // ipc's, for sendmsg
+	tx      *txSocket
 	ifindex int
 	ifname  string
 	sendOOB []byte // send's own: IPV6_PKTINFO and IPV6_HOPLIMIT
@@ -42,26 +42,10 @@ var _ socket = (*socket6)(nil)
 // (multicast mode) it also sends multicast out of ifi with hop limit 255,
 // does not loop it back, and joins the group on ifi.
 func listen6(ifi *net.Interface, group netip.Addr) (*socket6, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		cerr := rc.Control(func(fd uintptr) {
-			if err = unix.BindToDevice(int(fd), ifi.Name); err != nil {
-				err = fmt.Errorf("bind to device: %w", err)
-				return
-			}
-			// Only the groups this socket joins, not every group another
-			// program joined on the host.
-			if err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0); err != nil {
-				err = fmt.Errorf("IPV6_MULTICAST_ALL: %w", err)
-			}
-		})
-		return errors.Join(cerr, err)
-	}}
-	c, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip6:%d", ipProtoVRRP), "::")
+	ipc, err := listenRaw(6, ifi.Name, false)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: open raw IPv6 socket on %s: %w", ifi.Name, err)
+		return nil, err
 	}
-	ipc := c.(*net.IPConn)
 	rc, err := ipc.SyscallConn()
 	if err != nil {
 		ipc.Close()
@@ -70,32 +54,33 @@ func listen6(ifi *net.Interface, group netip.Addr) (*socket6, error) {
 	s := &socket6{ipc: ipc, pc: ipv6.NewPacketConn(ipc), rc: rc, ifindex: ifi.Index, ifname: ifi.Name,
 		sendOOB: make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo)+unix.CmsgSpace(4))}
 	if err := s.setOptions(ifi, group); err != nil {
-		c.Close()
+		ipc.Close()
+		return nil, err
+	}
+	twin, err := listenRaw(6, ifi.Name, true)
+	if err == nil {
+		if err = setSendOptions6(ipv6.NewPacketConn(twin), ifi, group); err != nil {
+			twin.Close()
+		}
+	}
+	if err == nil {
+		s.tx, err = newTxSocket(twin, ifi.Name)
+	}
+	if err != nil {
+		ipc.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
 func (s *socket6) setOptions(ifi *net.Interface, group netip.Addr) error {
-	opts := []sockopt{
-		{"IPV6_RECVPKTINFO/IPV6_RECVHOPLIMIT", func() error {
-			return s.pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
-		}},
-		// Traffic class 0xc0 (network control), as the IPv4 TOS.
-		{"IPV6_TCLASS", func() error { return s.pc.SetTrafficClass(0xc0) }},
-		{"IPV6_UNICAST_HOPS", func() error { return s.pc.SetHopLimit(255) }},
+	if err := setOpts(ifi, sockopt{"IPV6_RECVPKTINFO/IPV6_RECVHOPLIMIT", func() error {
+		return s.pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+	}}); err != nil {
+		return err
 	}
-	if group.IsValid() {
-		opts = append(opts, []sockopt{
-			{"IPV6_MULTICAST_IF", func() error { return s.pc.SetMulticastInterface(ifi) }},
-			{"IPV6_MULTICAST_HOPS", func() error { return s.pc.SetMulticastHopLimit(255) }},
-			{"IPV6_MULTICAST_LOOP", func() error { return s.pc.SetMulticastLoopback(false) }},
-		}...)
-	}
-	for _, o := range opts {
-		if err := o.set(); err != nil {
-			return fmt.Errorf("vrrp: set %s on %s: %w", o.name, ifi.Name, err)
-		}
+	if err := setSendOptions6(s.pc, ifi, group); err != nil {
+		return err
 	}
 	if group.IsValid() {
 		if err := s.pc.JoinGroup(ifi, &net.IPAddr{IP: group.AsSlice()}); err != nil {
@@ -143,11 +128,29 @@ func (s *socket6) send(b []byte, src, dst netip.Addr) error {
 	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
 		to.Scope_id, addr.Zone = uint32(s.ifindex), s.ifname
 	}
-	if err := sendmsg(s.rc, b, s.sendOOB, unsafe.Pointer(&to), unix.SizeofSockaddrInet6); err != nil {
+	if err := sendmsg(s.tx, s.rc, b, s.sendOOB, unsafe.Pointer(&to), unix.SizeofSockaddrInet6); err != nil {
 		return writeError(s.ipc.LocalAddr(), addr, err)
 	}
 	return nil
 }
 
-// Close closes the socket, which leaves the group.
-func (s *socket6) Close() error { return s.pc.Close() }
+// setSendOptions6 sets the options of what pc sends, on the socket and
+// on its twin.
+func setSendOptions6(pc *ipv6.PacketConn, ifi *net.Interface, group netip.Addr) error {
+	opts := []sockopt{
+		// Traffic class 0xc0 (network control), as the IPv4 TOS.
+		{"IPV6_TCLASS", func() error { return pc.SetTrafficClass(0xc0) }},
+		{"IPV6_UNICAST_HOPS", func() error { return pc.SetHopLimit(255) }},
+	}
+	if group.IsValid() {
+		opts = append(opts, []sockopt{
+			{"IPV6_MULTICAST_IF", func() error { return pc.SetMulticastInterface(ifi) }},
+			{"IPV6_MULTICAST_HOPS", func() error { return pc.SetMulticastHopLimit(255) }},
+			{"IPV6_MULTICAST_LOOP", func() error { return pc.SetMulticastLoopback(false) }},
+		}...)
+	}
+	return setOpts(ifi, opts...)
+}
+
+// Close closes the socket, which leaves the group, and its twin.
+func (s *socket6) Close() error { return errors.Join(s.pc.Close(), s.tx.Close()) }
