@@ -40,6 +40,25 @@ type fdTimer struct {
 	mu sync.Mutex
 }
 
+// loopTimer is the instance loop's timer: an fdTimer, or in the tests
+// run in a synctest bubble, whose fake clock moves runtime timers only, a
+// time.Timer.
+type loopTimer interface {
+	Chan() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+	Close() error
+}
+
+// newLoopTimer makes the instance loop's timer.
+var newLoopTimer = func() (loopTimer, error) {
+	t, err := newFDTimer()
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // newFDTimer returns a stopped timer. Close releases it.
 func newFDTimer() (*fdTimer, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
@@ -107,6 +126,9 @@ func (t *fdTimer) set(value unix.Timespec) {
 		unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 	})
 }
+
+// Chan returns C.
+func (t *fdTimer) Chan() <-chan time.Time { return t.C }
 
 // Close stops the timer for good and ends its goroutine.
 func (t *fdTimer) Close() error { return t.f.Close() }

@@ -229,7 +229,7 @@ func (i *instance) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	i.ctx = ctx
-	timer, err := newFDTimer()
+	timer, err := newLoopTimer()
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func (i *instance) receive(failed chan<- error) <-chan *Advert {
 	return adverts
 }
 
-func (i *instance) loop(ctx context.Context, timer *fdTimer, adverts <-chan *Advert, links <-chan linkEvent, failed <-chan error) error {
+func (i *instance) loop(ctx context.Context, timer loopTimer, adverts <-chan *Advert, links <-chan linkEvent, failed <-chan error) error {
 	var refresh <-chan time.Time
 	if d := i.cfg.GARPRefresh; d > 0 {
 		t := time.NewTicker(d)
@@ -317,7 +317,7 @@ func (i *instance) loop(ctx context.Context, timer *fdTimer, adverts <-chan *Adv
 			i.apply(time.Now(), advertReceived{Src: a.Src, Priority: a.Priority, Interval: a.Interval})
 		case c := <-i.conflicts:
 			i.apply(time.Now(), c)
-		case now := <-timer.C:
+		case now := <-timer.Chan():
 			armed = time.Time{}
 			i.apply(now, timeout{})
 		case ev := <-links:
@@ -358,7 +358,7 @@ func (i *instance) loop(ctx context.Context, timer *fdTimer, adverts <-chan *Adv
 // arm sets timer to the machine's deadline unless it is set to it
 // already, armed being the deadline it was last set to (zero once it has
 // fired), and returns the deadline it is set to.
-func (i *instance) arm(timer *fdTimer, armed time.Time) time.Time {
+func (i *instance) arm(timer loopTimer, armed time.Time) time.Time {
 	d := i.m.Deadline()
 	switch {
 	case d.Equal(armed):

@@ -242,3 +242,22 @@ func (h *hub) prepare(primary string, cfg *Config) *node {
 }
 
 func (n *node) state() string { return n.Status().State }
+
+// runtimeTimer is the loop timer of this package's tests: synctest's fake
+// clock moves runtime timers, never a timerfd. The fdTimer the daemon
+// runs has its own tests (fdtimer_test.go) and runs in the end-to-end
+// ones.
+type runtimeTimer struct{ t *time.Timer }
+
+func init() {
+	newLoopTimer = func() (loopTimer, error) {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return runtimeTimer{t}, nil
+	}
+}
+
+func (r runtimeTimer) Chan() <-chan time.Time { return r.t.C }
+func (r runtimeTimer) Reset(d time.Duration)  { r.t.Reset(d) }
+func (r runtimeTimer) Stop()                  { r.t.Stop() }
+func (r runtimeTimer) Close() error           { r.t.Stop(); return nil }
