@@ -72,6 +72,20 @@ func attachDropAll(fd int) error {
 	return nil
 }
 
+// openTwin opens the twin of a VRRP socket of IP version 4 or 6 on ifi,
+// setSend setting its send options as on the socket itself.
+func openTwin(version int, ifi *net.Interface, setSend func(*net.IPConn) error) (*txSocket, error) {
+	twin, err := listenRaw(version, ifi.Name, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := setSend(twin); err != nil {
+		twin.Close()
+		return nil, err
+	}
+	return newTxSocket(twin, ifi.Name)
+}
+
 // newTxSocket makes the twin of ipc, opened with attachDropAll in its
 // Control function and set up for sending: it moves the socket to a
 // blocking descriptor of its own, closes ipc, which takes its descriptor

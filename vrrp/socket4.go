@@ -75,16 +75,9 @@ func listen4(ifi *net.Interface, group netip.Addr) (*socket4, error) {
 		ipc.Close()
 		return nil, err
 	}
-	twin, err := listenRaw(4, ifi.Name, true)
-	if err == nil {
-		if err = setSendOptions4(ipv4.NewPacketConn(twin), ifi, group); err != nil {
-			twin.Close()
-		}
-	}
-	if err == nil {
-		s.tx, err = newTxSocket(twin, ifi.Name)
-	}
-	if err != nil {
+	if s.tx, err = openTwin(4, ifi, func(c *net.IPConn) error {
+		return setSendOptions4(ipv4.NewPacketConn(c), ifi, group)
+	}); err != nil {
 		ipc.Close()
 		return nil, err
 	}

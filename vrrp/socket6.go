@@ -57,16 +57,9 @@ func listen6(ifi *net.Interface, group netip.Addr) (*socket6, error) {
 		ipc.Close()
 		return nil, err
 	}
-	twin, err := listenRaw(6, ifi.Name, true)
-	if err == nil {
-		if err = setSendOptions6(ipv6.NewPacketConn(twin), ifi, group); err != nil {
-			twin.Close()
-		}
-	}
-	if err == nil {
-		s.tx, err = newTxSocket(twin, ifi.Name)
-	}
-	if err != nil {
+	if s.tx, err = openTwin(6, ifi, func(c *net.IPConn) error {
+		return setSendOptions6(ipv6.NewPacketConn(c), ifi, group)
+	}); err != nil {
 		ipc.Close()
 		return nil, err
 	}
